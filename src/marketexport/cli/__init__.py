@@ -1,0 +1,119 @@
+"""The ``marketexport`` command line.
+
+Each module in this package adds its commands through ``register(cli)``; modules are found
+automatically, so a new command group is one new module. Errors become one line on stderr
+(``ClassName: message``) and an exit code: 0 ok, 1 failure, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..config import Settings, load_settings
+from ..errors import ExportError
+
+logger = logging.getLogger("marketexport")
+
+
+class AppContext:
+    """What every command gets: the resolved settings and output preferences."""
+
+    def __init__(self, overrides: dict[str, Any], config_file: Path | None) -> None:
+        self._overrides = overrides
+        self._config_file = config_file
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self._overrides, config_file=self._config_file)
+        return self._settings
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="marketexport")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Data directory (store, tasks, keys, exports). Env: MARKETEXPORT_DATA_DIR.",
+)
+@click.option(
+    "--store", help="Store: a DuckDB file or a postgresql:// URL. Env: MARKETEXPORT_STORE."
+)
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), help="A marketexport.toml file."
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    data_dir: Path | None,
+    store: str | None,
+    config_file: Path | None,
+    verbose: int,
+) -> None:
+    """Export market and trading data as files you can trust."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = AppContext({"data_dir": data_dir, "store": store}, config_file)
+
+
+def _register_all() -> None:
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(cli)
+
+
+_register_all()
+
+
+def fail(exc: ExportError) -> int:
+    click.echo(f"{type(exc).__name__}: {exc}", err=True)
+    return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every error into a message and an exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="marketexport", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except ExportError as exc:
+        return fail(exc)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback in the log
+        logger.debug("unexpected error", exc_info=True)
+        if os.environ.get("MARKETEXPORT_DEBUG"):
+            raise
+        click.echo(
+            f"InternalError: {type(exc).__name__}: {exc} (set MARKETEXPORT_DEBUG=1 for details)",
+            err=True,
+        )
+        return 1
+    return int(result) if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Settings, resolved once: defaults < TOML file < MARKETEXPORT_* environment < flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ENV_PREFIX = "MARKETEXPORT_"
+CONFIG_FILE_NAME = "marketexport.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of marketexport, with its default."""
+
+    # Where the embedded store, task store, keys and exports live.
+    data_dir: Path = Path("marketexport-data")
+    # Key directory; default <data_dir>/keys.
+    key_dir: Path | None = None
+    # A DuckDB file path, or a postgresql:// URL; default <data_dir>/store.duckdb.
+    store: str | None = None
+    # Where exports are written unless a request says otherwise; default <data_dir>/exports.
+    export_dir: Path | None = None
+    # "local" (embedded runner) or "celery".
+    executor: str = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Tasks run at once by the local runner.
+    concurrency: int = 4
+    # Share of the machine's cores exports may use together (0 < x <= 1).
+    cpu_fraction: float = 0.8
+    # Rows per Arrow batch read from the store.
+    batch_rows: int = 65_536
+    # DuckDB memory limit for an export, in MiB (sorting spills to disk beyond it).
+    store_memory_mb: int = 256
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_dir if self.key_dir is not None else self.data_dir / "keys"
+
+    @property
+    def export_path(self) -> Path:
+        return self.export_dir if self.export_dir is not None else self.data_dir / "exports"
+
+    @property
+    def store_url(self) -> str:
+        return self.store if self.store else str(self.data_dir / "store.duckdb")
+
+    @property
+    def cpu_threads(self) -> int:
+        """Threads that the store, codecs and tasks may use together (at least one)."""
+        return max(1, int((os.cpu_count() or 1) * self.cpu_fraction))
+
+    def __repr__(self) -> str:
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("store", "redis_url") and value:
+                value = redact_url(str(value))
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as JSON-ready values with credentials masked."""
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("store", "redis_url") and value:
+                value = redact_url(str(value))
+            out[item.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def redact_url(url: str) -> str:
+    """Mask the password (and user info) of a URL such as postgresql://u:p@host/db."""
+    if "://" not in url or "@" not in url.split("://", 1)[1].split("/", 1)[0]:
+        return url
+    scheme, rest = url.split("://", 1)
+    userinfo, host = rest.split("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+_FIELD_TYPES = {item.name: item.type for item in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = str(_FIELD_TYPES[name])
+    try:
+        if "Path" in kind:
+            return Path(str(value)).expanduser() if value not in (None, "") else None
+        if kind == "int":
+            number = int(value)
+            if number < 1:
+                raise ValueError
+            return number
+        if kind == "float":
+            fraction = float(value)
+            if not 0 < fraction <= 1:
+                raise ValueError
+            return fraction
+    except (TypeError, ValueError):
+        expected = {"int": "a whole number >= 1", "float": "a number in (0, 1]"}[kind]
+        raise ConfigError(
+            f"invalid value {value!r} for setting {name!r} (expected {expected})",
+            setting=name,
+        ) from None
+    if name == "executor" and value not in ("local", "celery"):
+        raise ConfigError(
+            f"invalid executor {value!r} (expected one of: local, celery)", setting=name
+        )
+    return value
+
+
+def _check_keys(source: str, keys: Any) -> None:
+    for key in keys:
+        if key not in _FIELD_TYPES:
+            raise ConfigError(
+                f"unknown setting {key!r} in {source} "
+                f"(expected one of: {', '.join(sorted(_FIELD_TYPES))})",
+                setting=key,
+            )
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Resolve the settings from defaults, a TOML file, the environment and ``overrides``."""
+    env = dict(os.environ if environ is None else environ)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _check_keys("the overrides", flags)
+
+    env_values: dict[str, Any] = {}
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in _FIELD_TYPES:
+                env_values[name] = value
+
+    data_dir = Path(flags.get("data_dir") or env_values.get("data_dir") or "marketexport-data")
+    path = config_file or (
+        Path(env[ENV_PREFIX + "CONFIG"]) if ENV_PREFIX + "CONFIG" in env else None
+    )
+    file_values: dict[str, Any] = {}
+    if path is None and (data_dir / CONFIG_FILE_NAME).exists():
+        path = data_dir / CONFIG_FILE_NAME
+    if path is not None:
+        try:
+            file_values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read configuration file {path}: {exc}", path=str(path)
+            ) from None
+        file_values = file_values.get("marketexport", file_values)
+        _check_keys(f"configuration file {path}", file_values)
+
+    settings = Settings()
+    for layer in (file_values, env_values, flags):
+        values = {k: _coerce(k, v) for k, v in layer.items()}
+        settings = replace(settings, **values)
+    return settings

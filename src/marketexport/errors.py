@@ -1,0 +1,91 @@
+"""The error classes of marketexport.
+
+Every error names the offending value and, where there is a choice, the accepted ones.
+Errors keep those values as attributes and pickle round-trip, because they cross worker
+processes. ``retryable`` says whether trying the same thing again could help; the task
+runner reads only that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ExportError(Exception):
+    """Base of every error marketexport raises on purpose."""
+
+    exit_code = 1
+    retryable = False
+
+    def __init__(self, message: str, **attrs: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attrs = attrs
+        for key, value in attrs.items():
+            setattr(self, key, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), self.message, self.attrs))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild_error(cls: type[ExportError], message: str, attrs: dict[str, Any]) -> ExportError:
+    return cls(message, **attrs)
+
+
+class ConfigError(ExportError, ValueError):
+    """A setting, flag or request field has a value that cannot be used."""
+
+    exit_code = 2
+
+
+class RequestError(ConfigError):
+    """An export request is invalid: unknown dataset, column, format, bad range..."""
+
+
+class NotFoundError(ExportError, LookupError):
+    """A task, schedule, key or file that was asked for does not exist."""
+
+    exit_code = 2
+
+
+class SourceError(ExportError):
+    """An input file cannot be imported; names the file, and the line when known."""
+
+    exit_code = 2
+
+
+class StoreError(ExportError):
+    """The store failed to answer; transient faults set ``retryable``."""
+
+
+class TransientStoreError(StoreError):
+    """A store fault that may pass (locked file, dropped connection)."""
+
+    retryable = True
+
+
+class FormatError(ExportError):
+    """A format writer cannot represent a value; names row and column."""
+
+
+class CompressionError(ExportError):
+    """A compressor or decompressor failed."""
+
+
+class EncryptionError(ExportError):
+    """Encryption or decryption failed (wrong key, tampered or truncated file)."""
+
+
+class SinkError(ExportError):
+    """The output cannot be written (permissions, full disk...)."""
+
+
+class ManifestError(ExportError):
+    """A manifest is missing, malformed, or does not match its file."""
+
+
+class TaskCancelled(ExportError):
+    """The export was cancelled; partial output has been removed."""

@@ -1,0 +1,67 @@
+"""What every format writer is and how it describes itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import pyarrow as pa
+
+from ...datasets import Column
+from ...errors import RequestError
+
+
+@dataclass(frozen=True)
+class WriterContext:
+    """What a writer knows about the export it writes."""
+
+    dataset: str
+    columns: tuple[Column, ...]
+    schema: pa.Schema  # the export schema: times as timestamp[unit, tz=UTC]
+    time_unit: str
+    compression: str  # for formats that compress inside the file (Parquet)
+    options: dict[str, Any] = field(default_factory=dict)
+    request: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+
+
+class FormatWriter(Protocol):
+    """Turns Arrow batches into the bytes of one file.
+
+    ``encode`` may run in worker threads at once when the spec says ``parallel``; ``write``
+    receives what ``encode`` returned, in batch order, on one thread.
+    """
+
+    def header(self) -> bytes: ...
+    def encode(self, batch: pa.RecordBatch) -> Any: ...
+    def write(self, encoded: Any) -> bytes: ...
+    def footer(self) -> bytes: ...
+    def notes(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """A format: name, file extension, and how its writer behaves."""
+
+    name: str
+    extension: str
+    factory: Callable[[WriterContext], FormatWriter]
+    binary: bool = False
+    compresses_inside: bool = False  # the codec goes inside the file, not around it
+    parallel: bool = True
+    options: tuple[str, ...] = ()
+    # Reads a payload back for `verify`: (stream, time column, plain file path or None)
+    # -> {"rows": n, "first_time": iso, "last_time": iso}.
+    summarize: Callable[[BinaryIO, str | None, Path | None], dict[str, Any]] | None = None
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        for key in options:
+            if key not in self.options:
+                accepted = ", ".join(self.options) if self.options else "none"
+                raise RequestError(
+                    f"option {key!r} does not apply to format {self.name!r} "
+                    f"(its options: {accepted})",
+                    option=key,
+                )

@@ -1,0 +1,153 @@
+"""The manifest beside each export, and the SHA256SUMS file of the output directory."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .. import __version__
+from ..errors import ManifestError
+from .sink import write_atomic
+
+MANIFEST_SUFFIX = ".manifest.json"
+SUMS_NAME = "SHA256SUMS"
+
+
+@dataclass
+class Manifest:
+    """Everything recorded about one export file."""
+
+    file: str
+    dataset: str
+    format: str
+    compression: str
+    request: dict[str, Any]
+    rows: int
+    payload_bytes: int
+    file_bytes: int
+    payload_sha256: str
+    file_sha256: str
+    schema: list[dict[str, str]]
+    time_unit: str
+    first_time: str | None
+    last_time: str | None
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    version: str = __version__
+    notes: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "marketexport_manifest": 1,
+            "file": self.file,
+            "dataset": self.dataset,
+            "format": self.format,
+            "compression": self.compression,
+            "request": self.request,
+            "rows": self.rows,
+            "bytes": {"payload": self.payload_bytes, "file": self.file_bytes},
+            "sha256": {"payload": self.payload_sha256, "file": self.file_sha256},
+            "schema": self.schema,
+            "time_unit": self.time_unit,
+            "first_time": self.first_time,
+            "last_time": self.last_time,
+            "created_at": self.created_at,
+            "version": self.version,
+            "notes": self.notes,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        try:
+            return cls(
+                file=data["file"],
+                dataset=data["dataset"],
+                format=data["format"],
+                compression=data["compression"],
+                request=data["request"],
+                rows=int(data["rows"]),
+                payload_bytes=int(data["bytes"]["payload"]),
+                file_bytes=int(data["bytes"]["file"]),
+                payload_sha256=data["sha256"]["payload"],
+                file_sha256=data["sha256"]["file"],
+                schema=data["schema"],
+                time_unit=data["time_unit"],
+                first_time=data["first_time"],
+                last_time=data["last_time"],
+                created_at=data["created_at"],
+                version=data["version"],
+                notes=data.get("notes", {}),
+                extra=data.get("extra", {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"manifest is missing or has a malformed field: {exc}") from None
+
+    def to_bytes(self) -> bytes:
+        return (json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n").encode()
+
+
+def schema_description(schema: pa.Schema) -> list[dict[str, str]]:
+    return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def manifest_path_for(export_file: Path) -> Path:
+    return export_file.with_name(export_file.name + MANIFEST_SUFFIX)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read a manifest file, or raise ManifestError naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"no manifest at {path}", path=str(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"manifest {path} cannot be read: {exc}", path=str(path)) from None
+    if not isinstance(data, dict) or data.get("marketexport_manifest") != 1:
+        raise ManifestError(f"{path} is not a marketexport manifest", path=str(path))
+    return Manifest.from_dict(data)
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    # Concurrent exports into one directory each rewrite SHA256SUMS; they take turns on a
+    # lock held on the directory itself, so no lock file is left behind.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def update_sums(directory: Path, entries: dict[str, str]) -> Path:
+    """Add or replace ``name -> sha256`` lines in the directory's SHA256SUMS."""
+    sums = directory / SUMS_NAME
+    with _locked(directory):
+        current: dict[str, str] = {}
+        if sums.exists():
+            for line in sums.read_text(encoding="utf-8").splitlines():
+                digest, _, name = line.partition("  ")
+                if name and (directory / name).exists():
+                    current[name] = digest
+        current.update(entries)
+        text = "".join(f"{digest}  {name}\n" for name, digest in sorted(current.items()))
+        write_atomic(sums, text.encode())
+    return sums
+
+
+def write_manifest(export_file: Path, manifest: Manifest) -> tuple[Path, str]:
+    """Write the manifest atomically beside the file; return its path and SHA-256."""
+    path = manifest_path_for(export_file)
+    digest = write_atomic(path, manifest.to_bytes())
+    return path, digest

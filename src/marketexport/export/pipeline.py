@@ -1,0 +1,307 @@
+"""One export: store scan -> format writer -> compressor -> sink -> manifest.
+
+Tasks, schedules, the CLI, the HTTP API and Celery workers all start exports through
+:func:`run_export`; none of them touches bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..datasets import Column
+from ..errors import ConfigError, ExportError, SinkError, StoreError, TaskCancelled
+from ..request import ExportRequest
+from ..store import Store
+from ..timeparse import ns_to_iso
+from .compression import check_codec
+from .formats import WriterContext, get_format
+from .manifest import Manifest, schema_description, update_sums, write_manifest
+from .render import render_time
+from .sink import FileSink
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[["Progress"], None]
+
+
+class CancelToken(Protocol):
+    def is_cancelled(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an export stands: rows and bytes so far, out of the rows counted up front."""
+
+    rows_done: int
+    rows_total: int
+    bytes_written: int
+    elapsed_s: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.rows_per_s
+        if rate <= 0 or self.rows_total <= self.rows_done:
+            return 0.0 if self.rows_total <= self.rows_done else None
+        return (self.rows_total - self.rows_done) / rate
+
+
+@dataclass
+class ExportResult:
+    """The files an export produced and its manifest."""
+
+    path: Path
+    manifest_path: Path
+    sums_path: Path
+    manifest: Manifest
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def export_schema(columns: list[Column], time_unit: str) -> pa.Schema:
+    """The schema written to files: times as timestamp[unit, tz=UTC]."""
+    fields = []
+    for column in columns:
+        kind = pa.timestamp(time_unit, tz="UTC") if column.kind == "time" else column.arrow_type
+        fields.append(pa.field(column.name, kind, nullable=column.nullable))
+    return pa.schema(fields)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Cast a store batch to the export schema; a time that would lose digits raises."""
+    arrays = []
+    for target, column in zip(schema, batch.columns, strict=True):
+        if column.type != target.type:
+            column = pc.cast(column, target.type, safe=True)
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name_part(text: str) -> str:
+    """File-safe form of a symbol or exchange: BTC/USDT:USDT -> BTC-USDT-USDT."""
+    return _UNSAFE_NAME.sub("-", text).strip("-.") or "x"
+
+
+def default_file_name(request: ExportRequest, first_ns: int | None, last_ns: int | None) -> str:
+    """dataset_exchange_symbol_start_end.ext[.codec], from the request and the data."""
+    parts = [request.dataset]
+    parts.append("-".join(safe_name_part(e) for e in request.exchanges) or "all")
+    if len(request.symbols) > 3:
+        parts.append(f"{len(request.symbols)}symbols")
+    else:
+        parts.append("-".join(safe_name_part(s) for s in request.symbols) or "all")
+    start = request.start_ns if request.start_ns is not None else first_ns
+    end = request.end_ns if request.end_ns is not None else last_ns
+    for bound in (start, end):
+        parts.append(_stamp(bound))
+    spec = get_format(request.format)
+    name = "_".join(parts) + spec.extension
+    if not spec.compresses_inside:
+        name += check_codec(request.compression).extension
+    return name
+
+
+def _stamp(ns: int | None) -> str:
+    if ns is None:
+        return "none"
+    text = ns_to_iso(ns)
+    return text.replace("-", "").replace(":", "").replace(".", "")[:15] + "Z"
+
+
+def prepare_output_dir(directory: Path) -> Path:
+    """Create the output directory and check it can be written, before any work."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"output directory {directory} cannot be created: {exc.strerror} "
+            "(give --output a writable directory)",
+            path=str(directory),
+        ) from None
+    if not directory.is_dir():
+        raise ConfigError(
+            f"output path {directory} is not a directory (give --output a directory)",
+            path=str(directory),
+        )
+    probe = directory / f".marketexport-probe-{id(directory)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"output directory {directory} is not writable: {exc.strerror}",
+            path=str(directory),
+        ) from None
+    return directory
+
+
+def _iter_encoded(
+    batches: Iterator[pa.RecordBatch],
+    encode: Callable[[pa.RecordBatch], Any],
+    threads: int,
+) -> Iterator[tuple[pa.RecordBatch, Any]]:
+    """Encode batches on a small thread pool, yielding results in batch order."""
+    if threads <= 1:
+        for batch in batches:
+            yield batch, encode(batch)
+        return
+    pending: deque[tuple[pa.RecordBatch, Future[Any]]] = deque()
+    with ThreadPoolExecutor(threads, thread_name_prefix="encode") as pool:
+        try:
+            for batch in batches:
+                pending.append((batch, pool.submit(encode, batch)))
+                if len(pending) > threads:
+                    done_batch, future = pending.popleft()
+                    yield done_batch, future.result()
+            while pending:
+                done_batch, future = pending.popleft()
+                yield done_batch, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def run_export(
+    request: ExportRequest,
+    store: Store,
+    *,
+    output_dir: Path,
+    file_name: str | None = None,
+    batch_rows: int = 65_536,
+    threads: int = 2,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    extra: dict[str, Any] | None = None,
+    progress_interval_s: float = 0.25,
+) -> ExportResult:
+    """Run one export to ``output_dir`` and return its files and manifest.
+
+    Raises:
+        TaskCancelled: when ``cancel`` says so between batches; nothing is left behind.
+        ExportError: any other failure; nothing is left under the final name.
+    """
+    spec = request.spec
+    fmt = get_format(request.format)
+    codec = check_codec(request.compression)
+    columns = [spec.column(name) for name in request.selected_columns]
+    filters = request.filters()
+    directory = prepare_output_dir(output_dir)
+
+    stats = store.stats(spec, filters)
+    schema = export_schema(columns, stats.time_unit)
+    name = file_name or default_file_name(request, stats.first_ns, stats.last_ns)
+    target = directory / name
+    context = WriterContext(
+        dataset=spec.name,
+        columns=tuple(columns),
+        schema=schema,
+        time_unit=stats.time_unit,
+        compression=request.compression,
+        options=dict(request.options),
+        request=request.to_dict(),
+        threads=threads,
+    )
+    writer = fmt.factory(context)
+    compressor = None if fmt.compresses_inside else codec.compressor(threads)
+
+    payload_hash = hashlib.sha256()
+    payload_bytes = 0
+    rows_done = 0
+    first_time: str | None = None
+    last_time: str | None = None
+    started = time.monotonic()
+    last_report = 0.0
+    time_index = schema.names.index(spec.time_column) if spec.time_column in schema.names else None
+
+    def emit(chunk: bytes) -> None:
+        nonlocal payload_bytes
+        if not chunk:
+            return
+        payload_hash.update(chunk)
+        payload_bytes += len(chunk)
+        sink.write(compressor.write(chunk) if compressor else chunk)
+
+    def report(final: bool = False) -> None:
+        nonlocal last_report
+        now = time.monotonic()
+        if progress and (final or now - last_report >= progress_interval_s):
+            last_report = now
+            progress(Progress(rows_done, stats.rows, sink.bytes_written, now - started))
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_cancelled():
+            raise TaskCancelled("export cancelled; partial output removed", path=str(target))
+
+    reader = store.scan(spec, filters, request.selected_columns, batch_rows)
+    with FileSink(target) as sink:
+        try:
+            check_cancel()
+            emit(writer.header())
+            conformed = (conform(batch, schema) for batch in reader)
+            encode = writer.encode
+            pool_threads = threads if fmt.parallel else 1
+            for batch, encoded in _iter_encoded(conformed, encode, pool_threads):
+                check_cancel()
+                emit(writer.write(encoded))
+                if batch.num_rows:
+                    rows_done += batch.num_rows
+                    if time_index is not None:
+                        times = batch.column(time_index)
+                        if first_time is None:
+                            first_time = render_time(times.slice(0, 1))[0].as_py()
+                        last_time = render_time(times.slice(len(times) - 1, 1))[0].as_py()
+                report()
+            check_cancel()
+            emit(writer.footer())
+            if compressor is not None:
+                sink.write(compressor.flush())
+                compressor.close()
+            manifest = Manifest(
+                file=name,
+                dataset=spec.name,
+                format=fmt.name,
+                compression=request.compression,
+                request=request.to_dict(),
+                rows=rows_done,
+                payload_bytes=payload_bytes,
+                file_bytes=sink.bytes_written,
+                payload_sha256=payload_hash.hexdigest(),
+                file_sha256=sink.sha256,
+                schema=schema_description(schema),
+                time_unit=stats.time_unit,
+                first_time=first_time,
+                last_time=last_time,
+                notes=writer.notes(),
+                extra=dict(extra or {}),
+            )
+            sink.commit()
+        except ExportError:
+            raise
+        except pa.ArrowInvalid as exc:
+            raise StoreError(f"reading {spec.name} failed: {exc}") from exc
+        except OSError as exc:
+            raise SinkError(f"writing {target} failed: {exc}", path=str(target)) from exc
+        finally:
+            reader.close()
+
+    manifest_path, manifest_sha = write_manifest(target, manifest)
+    sums = update_sums(directory, {name: manifest.file_sha256, manifest_path.name: manifest_sha})
+    report(final=True)
+    return ExportResult(target, manifest_path, sums, manifest)

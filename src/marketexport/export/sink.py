@@ -1,0 +1,115 @@
+"""The file sink: a temporary name beside the target, hashed as written, renamed at the end."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from types import TracebackType
+
+from ..errors import SinkError
+
+logger = logging.getLogger(__name__)
+
+TEMP_SUFFIX = ".part"
+
+
+def temp_name_for(target: Path) -> Path:
+    """A hidden temporary name in the target's directory (same file system: atomic rename)."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileSink:
+    """Writes bytes to a temporary file, counting and hashing them; commit renames it."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.temp_path = temp_name_for(target)
+        self.bytes_written = 0
+        self._sha256 = hashlib.sha256()
+        self._committed = False
+        try:
+            self._file = open(self.temp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+        except OSError as exc:
+            raise SinkError(
+                f"cannot write to {target.parent}: {exc.strerror}", path=str(target)
+            ) from None
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            raise SinkError(
+                f"writing {self.target} failed: {exc.strerror}; export aborted",
+                path=str(self.target),
+                retryable=exc.errno in (28, 122),  # ENOSPC, EDQUOT: may free up
+            ) from None
+        self._sha256.update(chunk)
+        self.bytes_written += len(chunk)
+
+    def commit(self) -> None:
+        """Flush, fsync and rename into place; the target then holds the whole file."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self.temp_path, self.target)
+        except OSError as exc:
+            self.abort()
+            raise SinkError(
+                f"finishing {self.target} failed: {exc.strerror}", path=str(self.target)
+            ) from None
+        self._committed = True
+        fsync_dir(self.target.parent)
+
+    def abort(self) -> None:
+        """Remove the temporary file; the target is left as it was."""
+        if self._committed:
+            return
+        try:
+            self._file.close()
+        except OSError:
+            logger.debug("closing %s failed", self.temp_path, exc_info=True)
+        try:
+            self.temp_path.unlink(missing_ok=True)
+        except OSError:
+            logger.warning("could not remove temporary file %s", self.temp_path)
+
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._committed:
+            self.abort()
+
+
+def write_atomic(target: Path, data: bytes) -> str:
+    """Write a small file atomically; return its SHA-256."""
+    with FileSink(target) as sink:
+        sink.write(data)
+        sink.commit()
+        return sink.sha256

@@ -1,0 +1,153 @@
+"""``marketexport verify``: re-read an export and check every figure its manifest records."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExportError, ManifestError
+from .compression import iter_decompressed
+from .formats import get_format
+from .manifest import MANIFEST_SUFFIX, Manifest, manifest_path_for, read_manifest
+
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class VerifyReport:
+    """What was checked and what differed."""
+
+    path: Path
+    manifest_path: Path
+    checked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "manifest": str(self.manifest_path),
+            "ok": self.ok,
+            "checked": self.checked,
+            "problems": self.problems,
+        }
+
+
+class ChunkStream(io.RawIOBase):
+    """A readable file object over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def iter_file(path: Path, digest: Any = None, counter: list[int] | None = None) -> Iterator[bytes]:
+    """Read a file in chunks, feeding a hash and a byte counter on the way."""
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            if digest is not None:
+                digest.update(chunk)
+            if counter is not None:
+                counter[0] += len(chunk)
+            yield chunk
+
+
+def resolve_paths(path: Path) -> tuple[Path, Path]:
+    """(export file, manifest) for a path naming either of them."""
+    if path.name.endswith(MANIFEST_SUFFIX):
+        return path.with_name(path.name[: -len(MANIFEST_SUFFIX)]), path
+    return path, manifest_path_for(path)
+
+
+def verify_export(path: Path) -> VerifyReport:
+    """Check the file's size and SHA-256, its payload's size and SHA-256, rows and times."""
+    export_file, manifest_file = resolve_paths(path)
+    report = VerifyReport(export_file, manifest_file)
+    manifest = read_manifest(manifest_file)
+    if manifest.file != export_file.name:
+        report.problems.append(f"manifest names file {manifest.file!r}, not {export_file.name!r}")
+    if not export_file.exists():
+        raise ManifestError(f"the export file {export_file} does not exist", path=str(export_file))
+
+    file_digest = hashlib.sha256()
+    file_bytes = [0]
+    payload_digest = hashlib.sha256()
+    payload_bytes = [0]
+
+    def payload_chunks() -> Iterator[bytes]:
+        raw = iter_file(export_file, file_digest, file_bytes)
+        source = (
+            raw
+            if get_format(manifest.format).compresses_inside
+            else iter_decompressed(raw, manifest.compression)
+        )
+        for chunk in source:
+            payload_digest.update(chunk)
+            payload_bytes[0] += len(chunk)
+            yield chunk
+
+    summary: dict[str, Any] = {}
+    try:
+        summary = summarize_payload(manifest, payload_chunks(), export_file)
+    except ExportError as exc:
+        report.problems.append(f"payload cannot be read: {exc}")
+
+    _compare(report, "file bytes", manifest.file_bytes, file_bytes[0])
+    _compare(report, "file sha256", manifest.file_sha256, file_digest.hexdigest())
+    if not report.problems or summary:
+        _compare(report, "payload bytes", manifest.payload_bytes, payload_bytes[0])
+        _compare(report, "payload sha256", manifest.payload_sha256, payload_digest.hexdigest())
+    for key in ("rows", "first_time", "last_time"):
+        if key in summary:
+            _compare(report, key.replace("_", " "), getattr(manifest, key), summary[key])
+    return report
+
+
+def summarize_payload(
+    manifest: Manifest, chunks: Iterator[bytes], path: Path | None = None
+) -> dict[str, Any]:
+    """Rows and first/last time of a payload, read by the format's own summariser."""
+    spec = get_format(manifest.format)
+    stream = io.BufferedReader(ChunkStream(chunks), buffer_size=CHUNK_BYTES)
+    time_column = _time_column(manifest)
+    plain = path if spec.compresses_inside else None
+    summary = spec.summarize(stream, time_column, plain) if spec.summarize else {}
+    # Drain what the summariser did not read, so that the hashes cover the whole payload.
+    while stream.read(CHUNK_BYTES):
+        pass
+    return summary
+
+
+def _time_column(manifest: Manifest) -> str | None:
+    from ..datasets import get_dataset
+
+    name = get_dataset(manifest.dataset).time_column
+    return name if any(f["name"] == name for f in manifest.schema) else None
+
+
+def _compare(report: VerifyReport, what: str, recorded: Any, found: Any) -> None:
+    if recorded == found:
+        report.checked.append(what)
+    else:
+        report.problems.append(f"{what}: manifest says {recorded!r}, file has {found!r}")

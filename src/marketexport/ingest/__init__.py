@@ -1,0 +1,172 @@
+"""Importing exchange files into the store.
+
+An importer is a module in this package that defines ``IMPORTERS``: a list of objects with
+a ``name``, ``sniff(path, head) -> bool`` (is this file mine?) and
+``read(path, hints) -> list[Parsed]``. Every module here is discovered automatically, so a
+new source format is one new module. Each file is imported in one transaction: all its
+rows or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import pkgutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from ..datasets import Dataset
+from ..errors import ExportError, SourceError
+from ..store import Store
+
+logger = logging.getLogger(__name__)
+
+HEAD_BYTES = 4096
+SKIPPED_SUFFIXES = (".CHECKSUM", ".md", ".txt")
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Facts the user gave on the command line, for files that do not say them."""
+
+    exchange: str | None = None
+    symbol: str | None = None
+    account: str = "default"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """Rows of one dataset read from a file, in the dataset's store schema."""
+
+    dataset: Dataset
+    table: pa.Table
+
+
+class Importer(Protocol):
+    name: str
+
+    def sniff(self, path: Path, head: bytes) -> bool: ...
+    def read(self, path: Path, hints: Hints) -> list[Parsed]: ...
+
+
+@dataclass
+class FileReport:
+    """What importing one file did."""
+
+    path: str
+    importer: str | None = None
+    datasets: dict[str, dict[str, int]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = {
+            "rows_read": sum(d["rows_read"] for d in self.datasets.values()),
+            "rows_added": sum(d["rows_added"] for d in self.datasets.values()),
+            "rows_skipped": sum(d["rows_skipped"] for d in self.datasets.values()),
+        }
+        return {
+            "path": self.path,
+            "importer": self.importer,
+            **rows,
+            "datasets": self.datasets,
+            "error": self.error,
+        }
+
+
+@cache
+def importers() -> tuple[Importer, ...]:
+    """Every importer of every module in this package, in module-name order."""
+    found: list[Importer] = []
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        found.extend(getattr(module, "IMPORTERS", ()))
+    return tuple(found)
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files to import: given files, and every file below given directories, sorted."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                if child.name.endswith(SKIPPED_SUFFIXES) or child.name.startswith("."):
+                    continue
+                yield child
+        elif path.exists():
+            yield path
+        else:
+            raise SourceError(f"{path}: no such file or directory", path=str(path))
+
+
+def verify_checksum(path: Path) -> None:
+    """Check ``<file>.CHECKSUM`` (sha256sum output) when it exists beside the file."""
+    sidecar = path.with_name(path.name + ".CHECKSUM")
+    if not sidecar.exists():
+        return
+    try:
+        expected = sidecar.read_text(encoding="utf-8").split()[0].lower()
+    except (OSError, IndexError, UnicodeDecodeError):
+        raise SourceError(f"{sidecar}: unreadable checksum file", path=str(path)) from None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise SourceError(
+            f"{path}: SHA-256 {digest.hexdigest()} does not match {sidecar.name} "
+            f"({expected}); file not imported",
+            path=str(path),
+        )
+
+
+def pick_importer(path: Path) -> Importer:
+    """The first importer that recognises the file, or a SourceError naming it."""
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    for importer in importers():
+        if importer.sniff(path, head):
+            return importer
+    raise SourceError(
+        f"{path}: format not recognised (supported: Binance public data, freqtrade, "
+        "tardis.dev, exchange CSV/JSON exports and captures listed in the README)",
+        path=str(path),
+    )
+
+
+def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
+    """Import one file in one transaction and report what it added."""
+    report = FileReport(str(path))
+    try:
+        verify_checksum(path)
+        importer = pick_importer(path)
+        report.importer = importer.name
+        parsed = importer.read(path, hints)
+        results = store.insert(
+            [(part.dataset, part.table.to_batches(max_chunksize=65_536)) for part in parsed]
+        )
+    except ExportError as exc:
+        report.error = str(exc)
+        logger.warning("import of %s refused: %s", path, exc)
+        return report
+    for name, result in results.items():
+        report.datasets[name] = {
+            "rows_read": result.rows_read,
+            "rows_added": result.rows_added,
+            "rows_skipped": result.rows_skipped,
+        }
+    logger.info("imported %s with %s: %s", path, report.importer, report.datasets)
+    return report
+
+
+def ingest_paths(paths: Iterable[Path], store: Store, hints: Hints) -> list[FileReport]:
+    """Import every file under ``paths``; a refused file does not stop the others."""
+    return [ingest_file(path, store, hints) for path in iter_files(paths)]

@@ -1,0 +1,168 @@
+"""Exact conversions shared by the importers: decimals, times, booleans.
+
+The rule: a value that was text in the source is parsed from that text; a value that was a
+binary float is taken at its shortest round-trip form (``repr``), which is the text the
+writer of the file meant. Nothing goes through float arithmetic on the way to the store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..datasets import DECIMAL_TYPE, Dataset
+from ..errors import SourceError
+
+_UNIT_FACTORS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1000, "ns": 1}
+
+
+class ConvertError(ValueError):
+    """A value cannot be converted; ``row`` is its 0-based row index when known."""
+
+    def __init__(self, message: str, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+def _first_bad(values: Sequence[Any], check: Any) -> int | None:
+    for index, value in enumerate(values):
+        if value is not None and not check(value):
+            return index
+    return None
+
+
+def decimal_from_text(values: pa.Array | Sequence[str | None], what: str = "value") -> pa.Array:
+    """Decimal column from decimal text (plain or scientific), exactly or not at all."""
+    array = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = pc.cast(array, pa.string())
+    array = pc.utf8_trim_whitespace(array)
+    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+    try:
+        return pc.cast(array, DECIMAL_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    # Find the offending value for the message (the fast path failed as a whole).
+    texts = array.to_pylist()
+    for index, text in enumerate(texts):
+        if text is None:
+            continue
+        try:
+            number = Decimal(text)
+            if not number.is_finite():
+                raise InvalidOperation
+            exponent = number.as_tuple().exponent
+            if isinstance(exponent, int) and exponent < -18:
+                if number.quantize(Decimal(1).scaleb(-18)) != number:
+                    raise ConvertError(f"{what} {text!r} has more than 18 decimal places", index)
+            if abs(number) >= Decimal(10) ** 20:
+                raise ConvertError(
+                    f"{what} {text!r} is too large (at most 20 integer digits)", index
+                )
+        except InvalidOperation:
+            raise ConvertError(f"{what} {text!r} is not a number", index) from None
+    # Every value parsed with Python: build the column from the Decimals.
+    return pa.array([Decimal(t) if t is not None else None for t in texts], DECIMAL_TYPE)
+
+
+def decimal_from_float(values: pa.Array | Sequence[float | None], what: str = "value") -> pa.Array:
+    """Decimal column from binary floats, through their shortest round-trip text."""
+    floats = values.to_pylist() if isinstance(values, pa.Array) else list(values)
+    bad = _first_bad(floats, math.isfinite)
+    texts: list[str | None] = []
+    for index, value in enumerate(floats):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            texts.append(None)
+        elif index == bad:
+            raise ConvertError(f"{what} {value!r} is not a finite number", index)
+        else:
+            texts.append(repr(float(value)))
+    return decimal_from_text(texts, what)
+
+
+def decimal_column(values: pa.Array, what: str = "value") -> pa.Array:
+    """Decimal column from whatever a reader gave: text, floats, integers or decimals."""
+    kind = values.type
+    if pa.types.is_decimal(kind):
+        return pc.cast(values, DECIMAL_TYPE)
+    if pa.types.is_floating(kind):
+        return decimal_from_float(values, what)
+    if pa.types.is_integer(kind):
+        return pc.cast(values, DECIMAL_TYPE)
+    return decimal_from_text(values, what)
+
+
+def epoch_to_ns(values: pa.Array | Sequence[int | None], unit: str) -> pa.Array:
+    """timestamp[ns] column from integer epoch values in ``unit`` (s, ms, us, ns)."""
+    array = values if isinstance(values, pa.Array) else pa.array(values, pa.int64())
+    factor = _UNIT_FACTORS[unit]
+    return pc.cast(pc.multiply_checked(pc.cast(array, pa.int64()), factor), pa.timestamp("ns"))
+
+
+def guess_epoch_unit(sample: int) -> str:
+    """The unit of an epoch number by its magnitude (dates 1973 to 2286)."""
+    magnitude = abs(int(sample))
+    if magnitude >= 10**17:
+        return "ns"
+    if magnitude >= 10**14:
+        return "us"
+    if magnitude >= 10**11:
+        return "ms"
+    return "s"
+
+
+def boolean_from_text(values: pa.Array | Sequence[Any], what: str = "flag") -> pa.Array:
+    """Boolean column from True/False, true/false, 1/0 or real booleans."""
+    items = values.to_pylist() if isinstance(values, pa.Array) else list(values)
+    out: list[bool | None] = []
+    for index, value in enumerate(items):
+        if value is None or isinstance(value, bool):
+            out.append(value)
+            continue
+        text = str(value).strip().lower()
+        if text in ("true", "1", "t", "yes"):
+            out.append(True)
+        elif text in ("false", "0", "f", "no"):
+            out.append(False)
+        elif text == "":
+            out.append(None)
+        else:
+            raise ConvertError(f"{what} {value!r} is not a boolean (true/false)", index)
+    return pa.array(out, pa.bool_())
+
+
+def build_table(spec: Dataset, columns: dict[str, Any], rows: int) -> pa.Table:
+    """A table in the dataset's store schema; missing nullable columns are null.
+
+    Values may be Arrow arrays or Python sequences already of the right kind; scalars
+    (a str such as the exchange name) are repeated for every row.
+    """
+    arrays = []
+    for column in spec.columns:
+        value = columns.get(column.name)
+        if value is None:
+            if not column.nullable:
+                raise ValueError(f"column {column.name!r} of {spec.name} is required")
+            arrays.append(pa.nulls(rows, column.arrow_type))
+            continue
+        if isinstance(value, (str, bool, int)) and not isinstance(value, pa.Array):
+            value = pa.array([value] * rows, column.arrow_type)
+        elif not isinstance(value, (pa.Array, pa.ChunkedArray)):
+            value = pa.array(value, column.arrow_type)
+        elif value.type != column.arrow_type:
+            value = pc.cast(value, column.arrow_type)
+        arrays.append(value)
+    table = pa.Table.from_arrays(arrays, schema=spec.store_schema)
+    table.validate(full=True)
+    return table
+
+
+def source_error(path: Any, message: str, line: int | None = None) -> SourceError:
+    """A SourceError naming the file and, when known, the line (1-based)."""
+    where = f"{path}" + (f", line {line}" if line is not None else "")
+    return SourceError(f"{where}: {message}", path=str(path), line=line)

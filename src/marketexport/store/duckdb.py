@@ -1,0 +1,216 @@
+"""The embedded store: one DuckDB file under the data directory, no server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..datasets import DATASETS, Dataset
+from ..errors import StoreError, TransientStoreError
+from ..request import Filter
+from .base import InsertResult, ScanStats
+from .sql import order_clause, quote_ident, where_clause
+
+logger = logging.getLogger(__name__)
+
+SQL_TYPES = {
+    "text": "VARCHAR",
+    "id": "VARCHAR",
+    "decimal": "DECIMAL(38, 18)",
+    "integer": "BIGINT",
+    "boolean": "BOOLEAN",
+    "time": "TIMESTAMP_NS",
+}
+
+
+def table_ddl(spec: Dataset) -> str:
+    """The CREATE TABLE statement of a dataset, with its primary key."""
+    columns = [
+        f"{quote_ident(c.name)} {SQL_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}"
+        for c in spec.columns
+    ]
+    key = ", ".join(quote_ident(name) for name in spec.key)
+    body = ",\n  ".join([*columns, f"PRIMARY KEY ({key})"])
+    return f"CREATE TABLE IF NOT EXISTS {quote_ident(spec.name)} (\n  {body}\n)"
+
+
+def _placeholder(value: Any, kind: str) -> tuple[str, Any]:
+    if kind == "decimal":
+        return "CAST(? AS DECIMAL(38, 18))", str(value if isinstance(value, Decimal) else value)
+    if kind == "time":
+        return "make_timestamp_ns(CAST(? AS BIGINT))", int(value)
+    return "?", value
+
+
+def _wrap(exc: Exception, path: Path) -> StoreError:
+    text = str(exc)
+    if "lock" in text.lower() or "conflict" in text.lower():
+        return TransientStoreError(
+            f"the store {path} is busy (held by another process): {text.splitlines()[0]}; "
+            "will retry",
+            path=str(path),
+        )
+    return StoreError(
+        f"store {path}: {text.splitlines()[0] if text else type(exc).__name__}", path=str(path)
+    )
+
+
+class DuckDBStore:
+    """A DuckDB database file holding one table per dataset."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        threads: int | None = None,
+        memory_limit_mb: int | None = 256,
+    ) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = int(threads)
+        if memory_limit_mb:
+            config["memory_limit"] = f"{int(memory_limit_mb)}MB"
+        try:
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            elif not self.path.exists():
+                self._create_empty()
+            self._con = duckdb.connect(str(self.path), read_only=read_only, config=config)
+            if not read_only:
+                for spec in DATASETS.values():
+                    self._con.execute(table_ddl(spec)).fetchall()
+        except duckdb.Error as exc:
+            raise _wrap(exc, self.path) from exc
+
+    def _create_empty(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path))
+        try:
+            for spec in DATASETS.values():
+                con.execute(table_ddl(spec)).fetchall()
+        finally:
+            con.close()
+
+    def __repr__(self) -> str:
+        return f"DuckDBStore({str(self.path)!r}, read_only={self.read_only})"
+
+    def _select(
+        self, spec: Dataset, filters: list[Filter], what: str, ordered: bool
+    ) -> tuple[str, list[Any]]:
+        where, params = where_clause(spec, filters, _placeholder)
+        order = order_clause(spec) if ordered else ""
+        return f"SELECT {what} FROM {quote_ident(spec.name)} {where} {order}", params
+
+    def stats(self, spec: Dataset, filters: list[Filter]) -> ScanStats:
+        time_columns = [c.name for c in spec.columns if c.kind == "time"]
+        remainders = " OR ".join(
+            f"epoch_ns({quote_ident(name)}) % {{m}} != 0" for name in time_columns
+        )
+        main = quote_ident(spec.time_column)
+        what = (
+            f"count(*), epoch_ns(min({main})), epoch_ns(max({main})), "
+            f"coalesce(bool_or({remainders.format(m=1000)}), false), "
+            f"coalesce(bool_or({remainders.format(m=1_000_000)}), false)"
+        )
+        query, params = self._select(spec, filters, what, ordered=False)
+        try:
+            rows, first, last, needs_ns, needs_us = (
+                self._con.cursor().execute(query, params).fetchall()[0]
+            )
+        except duckdb.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        unit = "ns" if needs_ns else "us" if needs_us else "ms"
+        return ScanStats(int(rows), first, last, unit)
+
+    def scan(
+        self, spec: Dataset, filters: list[Filter], columns: list[str], batch_rows: int
+    ) -> pa.RecordBatchReader:
+        what = ", ".join(quote_ident(name) for name in columns)
+        query, params = self._select(spec, filters, what, ordered=True)
+        try:
+            cursor = self._con.cursor()
+            reader = cursor.sql(query, params=params).to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        return _GuardedReader(reader, cursor, self.path)
+
+    def insert(
+        self, parts: Iterable[tuple[Dataset, Iterable[pa.RecordBatch]]]
+    ) -> dict[str, InsertResult]:
+        cursor = self._con.cursor()
+        results: dict[str, InsertResult] = {}
+        try:
+            cursor.execute("BEGIN TRANSACTION").fetchall()
+            for spec, batches in parts:
+                names = ", ".join(quote_ident(name) for name in spec.column_names)
+                sql = (
+                    f"INSERT OR IGNORE INTO {quote_ident(spec.name)} ({names}) "
+                    f"SELECT {names} FROM incoming_rows"
+                )
+                read = added = 0
+                for batch in batches:
+                    incoming = pa.Table.from_batches([batch]).cast(spec.store_schema)
+                    cursor.register("incoming_rows", incoming)
+                    result = cursor.execute(sql).fetchall()
+                    cursor.unregister("incoming_rows")
+                    read += incoming.num_rows
+                    added += int(result[0][0]) if result else 0
+                before = results.get(spec.name, InsertResult(0, 0))
+                results[spec.name] = InsertResult(
+                    before.rows_read + read, before.rows_added + added
+                )
+            cursor.execute("COMMIT").fetchall()
+        except BaseException as exc:
+            try:
+                cursor.execute("ROLLBACK").fetchall()
+            except duckdb.Error:
+                logger.debug("rollback after a failed insert also failed", exc_info=True)
+            if isinstance(exc, duckdb.Error):
+                raise _wrap(exc, self.path) from exc
+            raise
+        return results
+
+    def count(self, spec: Dataset) -> int:
+        """Rows in a dataset's table."""
+        return int(
+            self._con.cursor()
+            .execute(f"SELECT count(*) FROM {quote_ident(spec.name)}")
+            .fetchall()[0][0]
+        )
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class _GuardedReader:
+    """Wraps a DuckDB reader so that engine errors surface as StoreErrors."""
+
+    def __init__(self, reader: pa.RecordBatchReader, cursor: Any, path: Path) -> None:
+        self._reader = reader
+        self._cursor = cursor
+        self._path = path
+        self.schema = reader.schema
+
+    def __iter__(self) -> _GuardedReader:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        try:
+            return self._reader.read_next_batch()
+        except StopIteration:
+            raise
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise _wrap(exc, self._path) from exc
+
+    def close(self) -> None:
+        self._reader.close()
+        self._cursor.close()

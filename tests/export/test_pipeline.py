@@ -1,0 +1,174 @@
+"""The export pipeline on a small synthetic store: every format x codec, exact values."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from marketexport.datasets import OHLCV, TRADES
+from marketexport.errors import RequestError, TaskCancelled
+from marketexport.export.compression import CODECS
+from marketexport.export.pipeline import run_export
+from marketexport.export.verify import verify_export
+from marketexport.request import build_request
+from marketexport.store.duckdb import DuckDBStore
+from tests.helpers import decompress_with_own_library, table_of
+
+T0_MS = 1_700_000_000_000
+CANDLES = [
+    {
+        "exchange": "binance",
+        "symbol": "BTC/USDT",
+        "timeframe": "1m",
+        "price_type": "trade",
+        "time": (T0_MS + i * 60_000) * 1_000_000,
+        "open": "0.00001234",
+        "high": "78189.20000000",
+        "low": "0.0000000001",
+        "close": "75036192.45844001",
+        "volume": "0" if i % 2 else None,
+        "trades": 9_007_199_254_740_993 if i == 2 else i,
+    }
+    for i in range(5)
+]
+
+
+@pytest.fixture
+def filled(store: DuckDBStore) -> DuckDBStore:
+    store.insert([(OHLCV, table_of(OHLCV, CANDLES).to_batches())])
+    return store
+
+
+def _rows_back(path: Path, fmt: str, codec: str) -> list[dict[str, object]]:
+    if fmt == "parquet":
+        return pq.read_table(path).to_pylist()
+    text = decompress_with_own_library(path, codec).decode()
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    if fmt == "jsonl":
+        return [json.loads(line, parse_float=Decimal) for line in text.splitlines()]
+    return json.loads(text, parse_float=Decimal)
+
+
+@pytest.mark.parametrize("codec", list(CODECS))
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
+def test_every_format_and_codec_keeps_values(
+    filled: DuckDBStore, tmp_path: Path, fmt: str, codec: str
+) -> None:
+    request = build_request(dataset="ohlcv", format=fmt, compression=codec)
+
+    result = run_export(request, filled, output_dir=tmp_path)
+    rows = _rows_back(result.path, fmt, codec)
+
+    assert len(rows) == len(CANDLES) == result.manifest.rows
+    for source, row in zip(CANDLES, rows, strict=True):
+        for name in ("open", "high", "low", "close"):
+            assert Decimal(str(row[name])) == Decimal(str(source[name]))
+        assert row["volume"] in ("", None, "0", 0, Decimal(0))
+    if fmt != "parquet":
+        text = decompress_with_own_library(result.path, codec).decode()
+        assert "0.00001234" in text and "0.0000000001" in text and "75036192.45844001" in text
+        assert "E-" not in text and "e-" not in text
+    assert verify_export(result.path).ok
+
+
+def test_json_keeps_big_integers_as_strings(filled: DuckDBStore, tmp_path: Path) -> None:
+    request = build_request(dataset="ohlcv", format="jsonl")
+
+    result = run_export(request, filled, output_dir=tmp_path)
+    rows = [json.loads(line) for line in result.path.read_text().splitlines()]
+
+    assert rows[2]["trades"] == "9007199254740993"
+    assert rows[1]["trades"] == 1
+    assert rows[0]["time"] == "2023-11-14T22:13:20.000Z"
+
+
+def test_filters_are_half_open_and_typed(filled: DuckDBStore, tmp_path: Path) -> None:
+    request = build_request(
+        dataset="ohlcv",
+        format="csv",
+        start=str(T0_MS + 60_000),
+        end=str(T0_MS + 180_000),
+        where=["trades in (1, 9007199254740993, 3)", "open >= 0.00001"],
+    )
+
+    result = run_export(request, filled, output_dir=tmp_path)
+
+    assert result.manifest.rows == 2
+    assert result.manifest.first_time == "2023-11-14T22:14:20.000Z"
+    assert result.manifest.last_time == "2023-11-14T22:15:20.000Z"
+
+
+class _CancelAfter:
+    def __init__(self, checks: int) -> None:
+        self.checks = checks
+
+    def is_cancelled(self) -> bool:
+        self.checks -= 1
+        return self.checks < 0
+
+
+def test_cancelled_export_leaves_nothing(filled: DuckDBStore, tmp_path: Path) -> None:
+    request = build_request(dataset="ohlcv", format="csv", compression="gzip")
+
+    out = tmp_path / "out"
+
+    with pytest.raises(TaskCancelled):
+        run_export(request, filled, output_dir=out, batch_rows=1, cancel=_CancelAfter(2))
+
+    assert list(out.iterdir()) == []
+
+
+def test_tampered_file_and_manifest_fail_verification(filled: DuckDBStore, tmp_path: Path) -> None:
+    result = run_export(build_request(dataset="ohlcv", format="jsonl"), filled, output_dir=tmp_path)
+    original = result.path.read_bytes()
+
+    changed = bytearray(original)
+    changed[40] ^= 0x01
+    result.path.write_bytes(bytes(changed))
+    assert not verify_export(result.path).ok
+
+    result.path.write_bytes(original)
+    manifest = json.loads(result.manifest_path.read_text())
+    manifest["rows"] += 1
+    result.manifest_path.write_text(json.dumps(manifest))
+    report = verify_export(result.path)
+    assert not report.ok
+    assert any("rows" in problem for problem in report.problems)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("dataset", "candles", "'candles'"),
+        ("format", "parqet", "'parqet'"),
+        ("compression", "brotli", "'brotli'"),
+        ("columns", "open,bogus", "'bogus'"),
+        ("start", "yesterday", "'yesterday'"),
+    ],
+)
+def test_bad_requests_name_the_value(field: str, value: str, named: str) -> None:
+    fields = {"dataset": "ohlcv", "format": "csv", field: value}
+
+    with pytest.raises(RequestError) as caught:
+        build_request(**fields)  # type: ignore[arg-type]
+
+    assert named in str(caught.value)
+    assert "expected" in str(caught.value)
+
+
+def test_trades_dataset_exports_empty_selection(store: DuckDBStore, tmp_path: Path) -> None:
+    assert TRADES.time_column == "time"
+    request = build_request(dataset="trades", format="json")
+
+    result = run_export(request, store, output_dir=tmp_path)
+
+    assert json.loads(result.path.read_text()) == []
+    assert result.manifest.rows == 0
+    assert verify_export(result.path).ok
