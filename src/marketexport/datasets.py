@@ -170,9 +170,23 @@ TRADES = Dataset(
     time_column="time",
 )
 
+_SEQ_DOC = (
+    "rank of the {what} among the file's {what}s with the same exchange, symbol and time "
+    "(0 = first); tells apart {what}s that share a timestamp"
+)
+_RECEIVE = _c(
+    "receive_time",
+    "time",
+    "when the recorder received it (tardis local_timestamp, capture line time)",
+    "UTC",
+)
+
 TICKER = Dataset(
     name="ticker",
-    doc="best bid/ask quotes and 24-hour ticker statistics",
+    doc=(
+        "top of book (best bid/ask quotes) and 24-hour ticker statistics; a quote stream "
+        "such as Binance bookTicker lands here, the full book in orderbook"
+    ),
     columns=(
         *_MARKET,
         _c(
@@ -182,19 +196,17 @@ TICKER = Dataset(
             "UTC",
             nullable=False,
         ),
-        _c(
-            "seq",
-            "integer",
-            "update id from the source, or the row's rank among rows with "
-            "the same time in its file",
-            nullable=False,
-        ),
+        _c("seq", "integer", _SEQ_DOC.format(what="quote"), "rank", nullable=False),
+        _c("sequence", "integer", "the source's update id (Binance u, Coinbase sequence)"),
+        _RECEIVE,
         _c("bid", "decimal", "best bid price", "quote currency"),
-        _c("bid_size", "decimal", "amount at the best bid", "base currency"),
+        _c("bid_size", "decimal", "amount at the best bid", "base currency (contracts)"),
         _c("ask", "decimal", "best ask price", "quote currency"),
-        _c("ask_size", "decimal", "amount at the best ask", "base currency"),
+        _c("ask_size", "decimal", "amount at the best ask", "base currency (contracts)"),
         _c("last", "decimal", "last trade price", "quote currency"),
         _c("last_size", "decimal", "last trade amount", "base currency"),
+        _c("last_side", "text", "taker side of the last trade: buy or sell"),
+        _c("last_trade_id", "id", "exchange id of the last trade"),
         _c("open_24h", "decimal", "price 24 hours ago", "quote currency"),
         _c("high_24h", "decimal", "24-hour high", "quote currency"),
         _c("low_24h", "decimal", "24-hour low", "quote currency"),
@@ -207,47 +219,64 @@ TICKER = Dataset(
 
 ORDERBOOK = Dataset(
     name="orderbook",
-    doc="order-book snapshots and incremental updates, one row per price level",
+    doc=(
+        "order-book snapshots and incremental updates in long form, one row per price level "
+        "and event; replay in (time, seq) order"
+    ),
     columns=(
         *_MARKET,
-        _c("time", "time", "exchange time of the snapshot or update", "UTC", nullable=False),
-        _c("update_type", "text", "snapshot, set (absolute amount) or delete", nullable=False),
+        _c(
+            "time",
+            "time",
+            "exchange time of the snapshot or update (receive time when the source has none)",
+            "UTC",
+            nullable=False,
+        ),
+        _c("seq", "integer", _SEQ_DOC.format(what="event"), "rank", nullable=False),
+        _c(
+            "update_type",
+            "text",
+            "snapshot (a level of a full or top-N book), set (new absolute amount) "
+            "or delete (level removed)",
+            nullable=False,
+        ),
         _c("side", "text", "bid or ask", nullable=False),
         _c("price", "decimal", "price level", "quote currency", nullable=False),
         _c(
             "amount",
             "decimal",
             "amount resting at the level (0 for delete)",
-            "base currency",
+            "base currency (contracts where the exchange quotes contracts)",
             nullable=False,
         ),
-        _c("level", "integer", "depth rank in a snapshot, 0 = best; empty for updates"),
+        _c("level", "integer", "depth rank in a snapshot, 0 = best; empty for updates", "rank"),
         _c("sequence", "integer", "the source's update id (last id of the event)"),
         _c("first_sequence", "integer", "first update id of the event, when given"),
         _c("prev_sequence", "integer", "previous event's last update id, when given"),
+        _RECEIVE,
     ),
-    key=("exchange", "symbol", "time", "update_type", "side", "price"),
+    key=("exchange", "symbol", "time", "seq", "update_type", "side", "price"),
     time_column="time",
 )
 
 ORDERS = Dataset(
     name="orders",
-    doc="the account's orders",
+    doc="the account's orders; pages of one export that overlap keep one row per order",
     columns=(
         *_ACCOUNT,
-        _c("order_id", "id", "exchange order id", nullable=False),
+        _c("order_id", "id", "exchange order id, exactly as the exchange wrote it", nullable=False),
         _c("client_order_id", "id", "client order id"),
         _c("time", "time", "creation time", "UTC", nullable=False),
         _c("updated_time", "time", "last update (done time for closed orders)", "UTC"),
         _c("side", "text", "buy or sell"),
         _c("type", "text", "limit, market, stop...; lower case"),
         _c("time_in_force", "text", "GTC, IOC, FOK, PO..."),
-        _c("status", "text", "open, closed, canceled, expired, rejected"),
-        _c("price", "decimal", "limit price", "quote currency"),
+        _c("status", "text", "open, closed, canceled, expired or rejected"),
+        _c("price", "decimal", "limit price (empty for market orders)", "quote currency"),
         _c("amount", "decimal", "ordered amount", "base currency"),
         _c("filled", "decimal", "filled amount", "base currency"),
-        _c("remaining", "decimal", "amount left", "base currency"),
-        _c("average", "decimal", "average fill price", "quote currency"),
+        _c("remaining", "decimal", "amount left, when the source gives it", "base currency"),
+        _c("average", "decimal", "average fill price, when the source gives it", "quote currency"),
         _c("cost", "decimal", "filled value", "quote currency"),
         _c("fee", "decimal", "fee paid", "fee currency"),
         _c("fee_currency", "text", "currency of the fee"),
@@ -260,19 +289,26 @@ ORDERS = Dataset(
 
 FILLS = Dataset(
     name="fills",
-    doc="the account's own trades (fills of its orders)",
+    doc="the account's own trades (fills of its orders); overlapping pages keep one row per fill",
     columns=(
         *_ACCOUNT,
-        _c("trade_id", "id", "exchange trade id", nullable=False),
+        _c(
+            "trade_id",
+            "id",
+            "exchange trade id; exports without ids get '<time in ms>-<n>' with n counting "
+            "fills at the same time in the file",
+            nullable=False,
+        ),
         _c("order_id", "id", "order the fill belongs to"),
         _c("time", "time", "fill time", "UTC", nullable=False),
         _c("side", "text", "buy or sell"),
         _c("taker_or_maker", "text", "taker or maker"),
         _c("price", "decimal", "fill price", "quote currency", nullable=False),
         _c("amount", "decimal", "filled amount", "base currency", nullable=False),
-        _c("cost", "decimal", "filled value", "quote currency"),
+        _c("cost", "decimal", "filled value as reported", "quote currency"),
         _c("fee", "decimal", "fee paid", "fee currency"),
         _c("fee_currency", "text", "currency of the fee"),
+        _c("realized_pnl", "decimal", "realised profit and loss (derivatives)", "settle currency"),
     ),
     key=("exchange", "account", "symbol", "trade_id"),
     time_column="time",
@@ -283,9 +319,18 @@ POSITIONS = Dataset(
     doc="snapshots of the account's derivative positions",
     columns=(
         *_ACCOUNT,
-        _c("time", "time", "time of the snapshot", "UTC", nullable=False),
-        _c("side", "text", "long, short or both", nullable=False),
-        _c("contracts", "decimal", "position size", "contracts"),
+        _c(
+            "time",
+            "time",
+            "time of the snapshot; the exchange's last update of the position when the "
+            "source has no fetch time (Binance updateTime)",
+            "UTC",
+            nullable=False,
+        ),
+        _c("side", "text", "long, short or both (one-way mode)", nullable=False),
+        _c(
+            "contracts", "decimal", "position size, negative for short in one-way mode", "contracts"
+        ),
         _c("contract_size", "decimal", "base amount per contract", "base currency"),
         _c("entry_price", "decimal", "average entry price", "quote currency"),
         _c("mark_price", "decimal", "mark price", "quote currency"),
@@ -302,8 +347,109 @@ POSITIONS = Dataset(
     time_column="time",
 )
 
+FUNDING = Dataset(
+    name="funding",
+    doc="funding rates of perpetual swaps, one row per funding event",
+    columns=(
+        *_MARKET,
+        _c(
+            "time",
+            "time",
+            "funding time as the source gives it (freqtrade keeps Binance's millisecond jitter)",
+            "UTC",
+            nullable=False,
+        ),
+        _c(
+            "rate",
+            "decimal",
+            "funding rate for the interval; positive: longs pay shorts",
+            "fraction (0.0001 = 0.01 %)",
+            nullable=False,
+        ),
+        _c("interval_hours", "integer", "funding interval", "hours"),
+        _c("mark_price", "decimal", "mark price at funding time", "quote currency"),
+    ),
+    key=("exchange", "symbol", "time"),
+    time_column="time",
+)
+
+OPEN_INTEREST = Dataset(
+    name="open_interest",
+    doc=(
+        "open interest and long/short ratios of derivatives (Binance USD-M 'metrics' files; "
+        "the ratio columns keep Binance's names)"
+    ),
+    columns=(
+        *_MARKET,
+        _c("time", "time", "time of the statistic (Binance create_time)", "UTC", nullable=False),
+        _c("open_interest", "decimal", "open interest (sum_open_interest)", "base currency"),
+        _c(
+            "open_interest_value",
+            "decimal",
+            "open interest value (sum_open_interest_value)",
+            "quote currency",
+        ),
+        _c(
+            "count_toptrader_long_short_ratio",
+            "decimal",
+            "top traders' long/short ratio by accounts",
+            "ratio",
+        ),
+        _c(
+            "sum_toptrader_long_short_ratio",
+            "decimal",
+            "top traders' long/short ratio by positions",
+            "ratio",
+        ),
+        _c("count_long_short_ratio", "decimal", "all accounts' long/short ratio", "ratio"),
+        _c(
+            "sum_taker_long_short_vol_ratio",
+            "decimal",
+            "taker buy volume / taker sell volume",
+            "ratio",
+        ),
+    ),
+    key=("exchange", "symbol", "time"),
+    time_column="time",
+)
+
+BOOK_DEPTH = Dataset(
+    name="book_depth",
+    doc=(
+        "cumulative order-book depth within percentage bands around the mid price "
+        "(Binance 'bookDepth' files, which have no price levels)"
+    ),
+    columns=(
+        *_MARKET,
+        _c("time", "time", "time of the measurement", "UTC", nullable=False),
+        _c(
+            "percentage",
+            "decimal",
+            "band edge from the mid price: negative = bids, positive = asks",
+            "percent",
+            nullable=False,
+        ),
+        _c("depth", "decimal", "amount resting within the band", "base currency"),
+        _c("notional", "decimal", "value resting within the band", "quote currency"),
+    ),
+    key=("exchange", "symbol", "time", "percentage"),
+    time_column="time",
+)
+
 DATASETS: dict[str, Dataset] = {
-    ds.name: ds for ds in (OHLCV, TRADES, TICKER, ORDERBOOK, ORDERS, FILLS, POSITIONS)
+    ds.name: ds
+    for ds in (
+        OHLCV,
+        TRADES,
+        TICKER,
+        ORDERBOOK,
+        ORDERS,
+        FILLS,
+        POSITIONS,
+        FUNDING,
+        OPEN_INTEREST,
+        BOOK_DEPTH,
+    )
 }
 
 
