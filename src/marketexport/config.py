@@ -37,6 +37,13 @@ class Settings:
     batch_rows: int = 65_536
     # DuckDB memory limit for an export, in MiB (sorting spills to disk beyond it).
     store_memory_mb: int = 256
+    # A runner holds a lease on each task it runs and renews it every third of this many
+    # seconds; a task whose lease has run out is taken to belong to a dead runner.
+    task_lease_s: int = 30
+    # Runs a task may take (the first one included) before a retryable error is final.
+    task_max_attempts: int = 3
+    # First delay before a retry, in seconds; each further retry waits twice as long.
+    task_retry_delay_s: int = 5
 
     @property
     def key_path(self) -> Path:

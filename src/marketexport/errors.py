@@ -89,3 +89,9 @@ class ManifestError(ExportError):
 
 class TaskCancelled(ExportError):
     """The export was cancelled; partial output has been removed."""
+
+
+class TaskStateError(ExportError):
+    """A task cannot make the asked transition from its state (retry a completed task...)."""
+
+    exit_code = 2
