@@ -34,9 +34,9 @@ class Settings:
     # Share of the machine's cores exports may use together (0 < x <= 1).
     cpu_fraction: float = 0.8
     # Rows per Arrow batch read from the store.
-    batch_rows: int = 65_536
+    batch_rows: int = 32_768
     # DuckDB memory limit for an export, in MiB (sorting spills to disk beyond it).
-    store_memory_mb: int = 256
+    store_memory_mb: int = 64
     # A runner holds a lease on each task it runs and renews it every third of this many
     # seconds; a task whose lease has run out is taken to belong to a dead runner.
     task_lease_s: int = 30

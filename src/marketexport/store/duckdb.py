@@ -16,6 +16,7 @@ from ..errors import StoreError, TransientStoreError
 from ..request import Filter
 from .base import InsertResult, ScanStats
 from .sql import order_clause, quote_ident, where_clause
+from .windows import WINDOW_ROWS, Window, WindowedReader, bucket_width, plan_windows
 
 logger = logging.getLogger(__name__)
 
@@ -133,15 +134,43 @@ class DuckDBStore:
 
     def scan(
         self, spec: Dataset, filters: list[Filter], columns: list[str], batch_rows: int
-    ) -> pa.RecordBatchReader:
+    ) -> WindowedReader:
+        schema = pa.schema([spec.store_schema.field(name) for name in columns])
         what = ", ".join(quote_ident(name) for name in columns)
-        query, params = self._select(spec, filters, what, ordered=True)
+
+        def open_window(window: Window) -> _GuardedReader:
+            query, params = self._select(spec, [*filters, *window.filters(spec)], what, True)
+            try:
+                cursor = self._con.cursor()
+                reader = cursor.sql(query, params=params).to_arrow_reader(batch_rows)
+            except duckdb.Error as exc:
+                raise _wrap(exc, self.path) from exc
+            return _GuardedReader(reader, cursor, self.path)
+
+        return WindowedReader(schema, self._windows(spec, filters), open_window)
+
+    def _windows(self, spec: Dataset, filters: list[Filter]) -> list[Window]:
+        """Time windows that each hold at most WINDOW_ROWS of the selected rows."""
+        time_sql = f"epoch_ns({quote_ident(spec.time_column)})"
+        query, params = self._select(
+            spec, filters, f"count(*), min({time_sql}), max({time_sql})", ordered=False
+        )
+        cursor = self._con.cursor()
         try:
-            cursor = self._con.cursor()
-            reader = cursor.sql(query, params=params).to_arrow_reader(batch_rows)
+            rows, first, last = cursor.execute(query, params).fetchall()[0]
+            if not rows:
+                return []
+            if rows <= WINDOW_ROWS:
+                return [Window(first, last + 1)]
+            width = bucket_width(first, last)
+            bucket = f"({time_sql} - {int(first)}) // {width}"
+            query, params = self._select(spec, filters, f"{bucket} AS b, count(*)", False)
+            counts = cursor.execute(query + " GROUP BY b", params).fetchall()
         except duckdb.Error as exc:
             raise _wrap(exc, self.path) from exc
-        return _GuardedReader(reader, cursor, self.path)
+        finally:
+            cursor.close()
+        return plan_windows(first, width, [(int(b), int(n)) for b, n in counts])
 
     def insert(
         self, parts: Iterable[tuple[Dataset, Iterable[pa.RecordBatch]]]

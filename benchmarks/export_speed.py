@@ -1,0 +1,322 @@
+"""Export speed and memory, side by side in one run.
+
+Builds a store of N synthetic one-minute candles (default 5,000,000) and times, for each
+format and codec:
+
+- marketexport's export (the real pipeline, as the CLI runs it);
+- the naive approach: rows as a list of dicts -> pandas DataFrame -> to_csv / to_json /
+  to_parquet -> read the whole file back -> compress it whole -> write;
+- DuckDB's own ``COPY (SELECT ... ORDER BY ...) TO`` with the same format and codec.
+
+Each measurement runs in a fresh subprocess so that its peak RSS is its own. The naive
+approach holds everything in memory, so it runs on at most --naive-rows rows; its figure is
+rows/s all the same. Every marketexport export is checked for exactness against the store.
+
+    python benchmarks/export_speed.py                   # 5,000,000 rows, writes README table
+    python benchmarks/export_speed.py --rows 1000000 --no-readme
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = [
+    ("csv", "none"),
+    ("csv", "gzip"),
+    ("csv", "zstd"),
+    ("jsonl", "none"),
+    ("jsonl", "zstd"),
+    ("json", "none"),
+    ("parquet", "zstd"),
+]
+COLUMNS = (
+    "exchange, symbol, timeframe, price_type, time, open, high, low, close, volume, "
+    "quote_volume, trades, taker_buy_volume, taker_buy_quote_volume"
+)
+ORDER = "ORDER BY time, exchange, symbol, timeframe, price_type"
+
+
+def build_store(path: Path, rows: int) -> None:
+    """N one-minute candles of one market with realistic decimals, via DuckDB SQL."""
+    import duckdb
+
+    from marketexport.store.duckdb import DuckDBStore
+
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    start_us = 1_577_836_800_000_000  # 2020-01-01
+    con.execute(
+        f"""
+        INSERT INTO ohlcv
+        SELECT 'binance', 'BTC/USDT', '1m', 'trade',
+               make_timestamp_ns(({start_us} + i * 60000000) * 1000),
+               (30000 + (i % 9973) * 0.01)::DECIMAL(38,18),
+               (30010 + (i % 9967) * 0.01)::DECIMAL(38,18),
+               (29990 + (i % 9949) * 0.01)::DECIMAL(38,18),
+               (30005 + (i % 9941) * 0.01)::DECIMAL(38,18),
+               ((i % 100003) * 0.00001)::DECIMAL(38,18),
+               ((i % 100019) * 0.3000001)::DECIMAL(38,18),
+               (i % 5000)::BIGINT,
+               ((i % 99991) * 0.000005)::DECIMAL(38,18),
+               ((i % 99989) * 0.15)::DECIMAL(38,18)
+        FROM range({rows}) t(i)
+        """
+    ).fetchall()
+    con.close()
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def case_marketexport(store: Path, out: Path, fmt: str, codec: str) -> dict[str, object]:
+    from marketexport.export.pipeline import run_export
+    from marketexport.request import build_request
+    from marketexport.store.duckdb import DuckDBStore
+
+    opened = DuckDBStore(store, read_only=True, threads=os.cpu_count(), memory_limit_mb=64)
+    request = build_request(dataset="ohlcv", format=fmt, compression=codec)
+    started = time.perf_counter()
+    result = run_export(
+        request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=32_768
+    )
+    elapsed = time.perf_counter() - started
+    opened.close()
+    return {
+        "seconds": elapsed,
+        "rows": result.manifest.rows,
+        "payload_bytes": result.manifest.payload_bytes,
+        "file_bytes": result.manifest.file_bytes,
+        "path": str(result.path),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def case_duckdb(store: Path, out: Path, fmt: str, codec: str) -> dict[str, object]:
+    import duckdb
+
+    con = duckdb.connect(str(store), read_only=True, config={"memory_limit": "256MB"})
+    options = {
+        "csv": "HEADER",
+        "jsonl": "FORMAT json",
+        "json": "FORMAT json, ARRAY true",
+        "parquet": "FORMAT parquet",
+    }[fmt]
+    if codec != "none":
+        options += f", COMPRESSION {codec}"
+    target = out / f"duckdb.{fmt}"
+    started = time.perf_counter()
+    con.execute(f"COPY (SELECT {COLUMNS} FROM ohlcv {ORDER}) TO '{target}' ({options})").fetchall()
+    elapsed = time.perf_counter() - started
+    rows = con.execute("SELECT count(*) FROM ohlcv").fetchall()[0][0]
+    con.close()
+    return {
+        "seconds": elapsed,
+        "rows": rows,
+        "file_bytes": target.stat().st_size,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def case_naive(store: Path, out: Path, fmt: str, codec: str, limit: int) -> dict[str, object]:
+    import gzip
+
+    import duckdb
+    import pandas as pd
+    import zstandard
+
+    con = duckdb.connect(str(store), read_only=True)
+    started = time.perf_counter()
+    cursor = con.execute(f"SELECT {COLUMNS} FROM ohlcv {ORDER} LIMIT {limit}")
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    frame = pd.DataFrame(rows)
+    target = out / f"naive.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(target, index=False)
+    elif fmt == "jsonl":
+        frame.to_json(target, orient="records", lines=True, date_format="iso")
+    elif fmt == "json":
+        frame.to_json(target, orient="records", date_format="iso")
+    else:
+        frame.to_parquet(target, compression=codec)
+    if fmt != "parquet" and codec != "none":
+        data = target.read_bytes()
+        packed = gzip.compress(data) if codec == "gzip" else zstandard.compress(data)
+        target.with_suffix(".packed").write_bytes(packed)
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "rows": len(rows), "peak_rss_mb": _peak_rss_mb()}
+
+
+def check_exact(store: Path, result: dict[str, object], fmt: str, codec: str) -> str:
+    """Compare the export's values with the store's; return 'exact' or what differs."""
+    import duckdb
+
+    from marketexport.export.compression import iter_decompressed
+    from marketexport.export.verify import iter_file
+
+    path = Path(str(result["path"]))
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{store}' AS src (READ_ONLY)").fetchall()
+    decimals = [
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+    ]
+    if fmt == "parquet":
+        source = f"read_parquet('{path}')"
+        cast = ", ".join(["exchange", "symbol", "epoch_ns(time) AS t", *decimals, "trades"])
+    else:
+        plain = path.with_name(path.name + ".plain")
+        with plain.open("wb") as handle:
+            for chunk in iter_decompressed(iter_file(path), codec):
+                handle.write(chunk)
+        if fmt == "csv":
+            source = f"read_csv('{plain}', all_varchar=true)"
+        else:
+            # Read numbers as text: DuckDB's JSON number parsing goes through a double.
+            columns = (
+                "{"
+                + ", ".join(
+                    f"'{name}': 'VARCHAR'"
+                    for name in [*decimals, "time", "trades", "exchange", "symbol"]
+                )
+                + "}"
+            )
+            source = (
+                f"read_json('{plain}', format='{'array' if fmt == 'json' else 'newline_delimited'}', "
+                f"columns={columns})"
+            )
+        cast = ", ".join(
+            ["exchange", "symbol", "epoch_ns(CAST(replace(time, 'Z', '') AS TIMESTAMP_NS)) AS t"]
+            + [f"CAST({name} AS DECIMAL(38,18)) AS {name}" for name in decimals]
+            + ["CAST(trades AS BIGINT) AS trades"]
+        )
+    store_side = ", ".join(["exchange", "symbol", "epoch_ns(time) AS t", *decimals, "trades"])
+    differing = con.execute(
+        f"SELECT count(*) FROM (SELECT {cast} FROM {source} "
+        f"EXCEPT ALL SELECT {store_side} FROM src.ohlcv)"
+    ).fetchall()[0][0]
+    if fmt != "parquet":
+        plain.unlink()
+    return "exact" if differing == 0 else f"{differing} rows differ"
+
+
+def run_child(args: list[str]) -> dict[str, object]:
+    output = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def measure(rows: int, work: Path, naive_rows: int) -> list[dict[str, object]]:
+    store = work / f"bench-{rows}.duckdb"
+    if not store.exists():
+        print(f"building a store of {rows:,} candles ...", file=sys.stderr)
+        build_store(store, rows)
+    table = []
+    for fmt, codec in CASES:
+        out = work / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        ours = run_child(["--child", "marketexport", str(store), str(out), fmt, codec])
+        exact = check_exact(store, ours, fmt, codec)
+        duck = run_child(["--child", "duckdb", str(store), str(out), fmt, codec])
+        naive = run_child(["--child", "naive", str(store), str(out), fmt, codec, str(naive_rows)])
+        row = {
+            "format": fmt,
+            "codec": codec,
+            "rows": ours["rows"],
+            "ours_rows_s": ours["rows"] / ours["seconds"],
+            "duckdb_rows_s": duck["rows"] / duck["seconds"],
+            "naive_rows_s": naive["rows"] / naive["seconds"],
+            "compression_ratio": ours.get("payload_bytes", 0) / ours["file_bytes"],
+            "ours_rss_mb": ours["peak_rss_mb"],
+            "duckdb_rss_mb": duck["peak_rss_mb"],
+            "naive_rss_mb": naive["peak_rss_mb"],
+            "naive_rows": naive["rows"],
+            "exact": exact,
+        }
+        row["vs_duckdb"] = row["ours_rows_s"] / row["duckdb_rows_s"]
+        row["vs_naive"] = row["ours_rows_s"] / row["naive_rows_s"]
+        print(json.dumps(row), file=sys.stderr)
+        table.append(row)
+    return table
+
+
+def markdown(results: dict[int, list[dict[str, object]]]) -> str:
+    lines = [
+        "| rows | format | codec | marketexport rows/s | × DuckDB COPY | × naive | "
+        "compression | peak RSS MB (ours / DuckDB / naive) | exact |",
+        "|---:|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for rows, table in results.items():
+        for r in table:
+            lines.append(
+                f"| {rows:,} | {r['format']} | {r['codec']} | {r['ours_rows_s']:,.0f} | "
+                f"{r['vs_duckdb']:.2f} | {r['vs_naive']:.1f} | {r['compression_ratio']:.2f} | "
+                f"{r['ours_rss_mb']:.0f} / {r['duckdb_rss_mb']:.0f} / {r['naive_rss_mb']:.0f} | "
+                f"{r['exact']} |"
+            )
+    return "\n".join(lines)
+
+
+def write_readme(text: str, readme: Path) -> None:
+    begin, end = "<!-- bench:export_speed -->", "<!-- /bench:export_speed -->"
+    content = readme.read_text(encoding="utf-8")
+    block = f"{begin}\n{text}\n{end}"
+    if begin in content:
+        content = re.sub(re.escape(begin) + ".*?" + re.escape(end), block, content, flags=re.S)
+    else:
+        content += "\n" + block + "\n"
+    readme.write_text(content, encoding="utf-8")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        kind, store, out, fmt, codec, *rest = sys.argv[2:]
+        runner = {"marketexport": case_marketexport, "duckdb": case_duckdb}
+        if kind == "naive":
+            result = case_naive(Path(store), Path(out), fmt, codec, int(rest[0]))
+        else:
+            result = runner[kind](Path(store), Path(out), fmt, codec)
+        print(json.dumps(result))
+        return
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--naive-rows", type=int, default=500_000)
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="marketexport-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = {rows: measure(rows, work, min(args.naive_rows, rows)) for rows in args.rows}
+    text = markdown(results)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
+    if not args.no_readme:
+        write_readme(text, REPO / "README.md")
+
+
+if __name__ == "__main__":
+    main()
