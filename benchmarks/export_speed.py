@@ -199,10 +199,8 @@ def check_exact(store: Path, result: dict[str, object], fmt: str, codec: str) ->
                 )
                 + "}"
             )
-            source = (
-                f"read_json('{plain}', format='{'array' if fmt == 'json' else 'newline_delimited'}', "
-                f"columns={columns})"
-            )
+            layout = "array" if fmt == "json" else "newline_delimited"
+            source = f"read_json('{plain}', format='{layout}', columns={columns})"
         cast = ", ".join(
             ["exchange", "symbol", "epoch_ns(CAST(replace(time, 'Z', '') AS TIMESTAMP_NS)) AS t"]
             + [f"CAST({name} AS DECIMAL(38,18)) AS {name}" for name in decimals]
