@@ -1,0 +1,140 @@
+"""Encryption stages: one module per scheme, registered here.
+
+- ``aes256``: AES-256-GCM in the C2SP chunked-encryption construction, in marketexport's
+  container (``container.py``); named key, key file or Argon2id-stretched passphrase
+- ``rsa2048``: the same payload, its per-file key wrapped with RSA-OAEP for each recipient
+- ``fernet``: framed Fernet tokens over bounded chunks (AES-128-CBC + HMAC-SHA256)
+- ``age``: a standard age v1 file that ``age --decrypt`` opens
+
+Every stage has the verbs ``write(chunk) -> bytes``, ``flush() -> bytes`` and ``close()``.
+Decryptors release a chunk only after it authenticates; the end of the stream is proven only
+when ``flush`` returns, so callers write plaintext to a temporary file and rename it then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import ConfigError, EncryptionError
+from .aes256 import AES256
+from .age import AGE, AgeDecryptor, identities_for
+from .base import ByteStage, DecryptionKeys, EncryptionSpec, Encryptor, Scheme
+from .container import MAGIC, parse_preamble
+from .fernet import FERNET
+from .keys import KeyDirectory, KeyRing, Secret
+from .rsa2048 import RSA2048
+
+__all__ = [
+    "SCHEMES",
+    "ByteStage",
+    "DecryptionKeys",
+    "Decryptor",
+    "EncryptionSpec",
+    "Encryptor",
+    "KeyDirectory",
+    "KeyRing",
+    "Scheme",
+    "Secret",
+    "check_encryption",
+    "get_scheme",
+    "open_encryptor",
+    "sniff_scheme",
+]
+
+SCHEMES: dict[str, Scheme] = {s.name: s for s in (AES256, RSA2048, FERNET, AGE)}
+_AGE_MAGIC = b"age-encryption.org/"
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme called ``name``, or a ConfigError naming the valid ones."""
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown encryption scheme {name!r} (expected one of: {', '.join(SCHEMES)})",
+            scheme=name,
+        ) from None
+
+
+def check_encryption(spec: EncryptionSpec) -> EncryptionSpec:
+    """Validate a spec without touching any secret (used by build_request)."""
+    get_scheme(spec.scheme).check(spec)
+    return spec
+
+
+def open_encryptor(spec: EncryptionSpec, keys: KeyRing, content: dict[str, Any]) -> Encryptor:
+    """The encrypting stage for ``spec``; ``content`` (format, compression) goes in the header."""
+    return get_scheme(spec.scheme).encryptor(spec, keys, content)
+
+
+def sniff_scheme(head: bytes) -> str | None:
+    """'container', 'age' or None, from a file's first bytes."""
+    if head.startswith(MAGIC):
+        return "container"
+    if head.startswith(_AGE_MAGIC):
+        return "age"
+    return None
+
+
+class Decryptor:
+    """Byte stage that recognises the file (container or age) and opens it with the keys
+    offered. Plaintext comes out only after each chunk authenticates; ``header`` holds the
+    container header once it has been read (None for age files)."""
+
+    def __init__(self, offered: DecryptionKeys, keys: KeyRing) -> None:
+        self._offered = offered
+        self._keys = keys
+        self._head = bytearray()
+        self._inner: ByteStage | None = None
+        self.header: dict[str, Any] | None = None
+        self.scheme: str | None = None
+
+    def _start(self, final: bool) -> bool:
+        size = max(len(MAGIC), len(_AGE_MAGIC))
+        if len(self._head) < size and not final:
+            return False
+        kind = sniff_scheme(bytes(self._head[:size]))
+        if kind is None:
+            raise EncryptionError(
+                "not an encrypted marketexport file nor an age file (unknown first bytes)"
+            )
+        if kind == "age":
+            self.scheme = "age"
+            self._inner = AgeDecryptor(identities_for(self._offered, self._keys))
+            return True
+        parsed = parse_preamble(self._head)
+        if parsed is None:
+            if final:
+                raise EncryptionError("the encrypted file is cut off inside its header")
+            return False
+        header, length = parsed
+        scheme = get_scheme(header["scheme"])
+        if scheme.decryptor is None:
+            raise EncryptionError(f"scheme {scheme.name!r} does not use the container")
+        self.header, self.scheme = header, scheme.name
+        preamble = bytes(self._head[:length])
+        self._inner = scheme.decryptor(header, preamble, self._offered, self._keys)
+        del self._head[:length]
+        return True
+
+    def write(self, chunk: bytes) -> bytes:
+        if self._inner is not None:
+            return self._inner.write(chunk)
+        self._head += chunk
+        if not self._start(final=False):
+            return b""
+        assert self._inner is not None
+        rest, self._head = bytes(self._head), bytearray()
+        return self._inner.write(rest)
+
+    def flush(self) -> bytes:
+        if self._inner is None:
+            self._start(final=True)
+            assert self._inner is not None
+            rest, self._head = bytes(self._head), bytearray()
+            return self._inner.write(rest) + self._inner.flush()
+        return self._inner.flush()
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
