@@ -22,6 +22,9 @@ class Settings:
     data_dir: Path = Path("marketexport-data")
     # Key directory; default <data_dir>/keys.
     key_dir: Path | None = None
+    # Name of a signing key in the key directory; when set, every export's manifest and
+    # SHA256SUMS are signed in minisign's format (default: none, nothing is signed).
+    signing_key: str | None = None
     # A DuckDB file path, or a postgresql:// URL; default <data_dir>/store.duckdb.
     store: str | None = None
     # Where exports are written unless a request says otherwise; default <data_dir>/exports.

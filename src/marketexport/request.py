@@ -14,6 +14,7 @@ from typing import Any
 
 from .datasets import Dataset, get_dataset
 from .errors import RequestError
+from .export.encryption.base import EncryptionSpec
 from .timeparse import ns_to_iso, parse_instant
 
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in")
@@ -51,6 +52,9 @@ class ExportRequest:
     where: tuple[Filter, ...] = ()
     columns: tuple[str, ...] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # Names, paths and variable names only: key material never enters a request.
+    encryption: EncryptionSpec | None = None
+    sign_key: str | None = None  # a signing key's name in the key directory
 
     @property
     def spec(self) -> Dataset:
@@ -84,6 +88,7 @@ class ExportRequest:
         data["columns"] = list(self.columns) if self.columns else None
         data["start"] = ns_to_iso(self.start_ns) if self.start_ns is not None else None
         data["end"] = ns_to_iso(self.end_ns) if self.end_ns is not None else None
+        data["encryption"] = self.encryption.to_dict() if self.encryption else None
         return data
 
     @classmethod
@@ -106,6 +111,8 @@ class ExportRequest:
             where=where,
             columns=data.get("columns"),
             options=data.get("options") or {},
+            encryption=data.get("encryption"),
+            sign_key=data.get("sign_key"),
         )
 
 
@@ -182,9 +189,13 @@ def build_request(
     where: Any = (),
     columns: Any = None,
     options: dict[str, Any] | None = None,
+    encryption: EncryptionSpec | dict[str, Any] | None = None,
+    sign_key: str | None = None,
 ) -> ExportRequest:
     """Validate every field and return the request, or raise a RequestError naming it."""
     from .export.compression import check_codec
+    from .export.encryption import check_encryption
+    from .export.encryption.keys import check_name
     from .export.formats import get_format
 
     spec = get_dataset(dataset)
@@ -212,6 +223,12 @@ def build_request(
     filters = tuple(parse_where(spec, expr) for expr in (where or ()))
     opts = dict(options or {})
     writer_spec.check_options(opts)
+    if isinstance(encryption, dict):
+        encryption = EncryptionSpec.from_dict(encryption)
+    if encryption is not None:
+        check_encryption(encryption)
+    if sign_key:
+        check_name(sign_key)
     return ExportRequest(
         dataset=spec.name,
         format=writer_spec.name,
@@ -223,4 +240,6 @@ def build_request(
         where=filters,
         columns=chosen,
         options=opts,
+        encryption=encryption,
+        sign_key=sign_key or None,
     )

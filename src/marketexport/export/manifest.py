@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +44,10 @@ class Manifest:
     version: str = __version__
     notes: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Scheme and key ids or recipient fingerprints when the file is encrypted (never a key).
+    encryption: dict[str, Any] | None = None
+    # The signing key's minisign id when the manifest and SHA256SUMS are signed.
+    signed_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,8 @@ class Manifest:
             "version": self.version,
             "notes": self.notes,
             **({"extra": self.extra} if self.extra else {}),
+            **({"encryption": self.encryption} if self.encryption else {}),
+            **({"signed_by": self.signed_by} if self.signed_by else {}),
         }
 
     @classmethod
@@ -88,6 +94,8 @@ class Manifest:
                 version=data["version"],
                 notes=data.get("notes", {}),
                 extra=data.get("extra", {}),
+                encryption=data.get("encryption"),
+                signed_by=data.get("signed_by"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"manifest is missing or has a malformed field: {exc}") from None
@@ -130,8 +138,15 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def update_sums(directory: Path, entries: dict[str, str]) -> Path:
-    """Add or replace ``name -> sha256`` lines in the directory's SHA256SUMS."""
+def update_sums(
+    directory: Path, entries: dict[str, str], sign: Callable[[Path], Any] | None = None
+) -> Path:
+    """Add or replace ``name -> sha256`` lines in the directory's SHA256SUMS.
+
+    ``sign`` is called with the new file while the directory lock is held, so its signature
+    always matches the SHA256SUMS beside it; without it a signature left from an earlier
+    export (which would no longer match) is removed.
+    """
     sums = directory / SUMS_NAME
     with _locked(directory):
         current: dict[str, str] = {}
@@ -143,6 +158,10 @@ def update_sums(directory: Path, entries: dict[str, str]) -> Path:
         current.update(entries)
         text = "".join(f"{digest}  {name}\n" for name, digest in sorted(current.items()))
         write_atomic(sums, text.encode())
+        if sign is not None:
+            sign(sums)
+        else:
+            sums.with_name(SUMS_NAME + ".minisig").unlink(missing_ok=True)
     return sums
 
 
