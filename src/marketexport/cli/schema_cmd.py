@@ -4,15 +4,42 @@ from __future__ import annotations
 
 import click
 
-from ..datasets import get_dataset
+from ..datasets import DATASETS, Dataset, get_dataset
 from .output import print_json
 
 
+def markdown_table(spec: Dataset) -> str:
+    """The dataset as a Markdown table: column, type, unit, meaning; key columns marked."""
+    lines = [
+        f"**{spec.name}**: {spec.doc}. Key: {', '.join(spec.key)}.",
+        "",
+        "| column | type | unit | meaning |",
+        "|---|---|---|---|",
+    ]
+    for c in spec.columns:
+        kind = "time (UTC)" if c.kind == "time" else c.kind
+        if not c.nullable:
+            kind += ", required"
+        lines.append(f"| `{c.name}` | {kind} | {c.unit or '-'} | {c.doc} |")
+    return "\n".join(lines)
+
+
+def markdown_tables() -> str:
+    """Every dataset's table, as the README shows them."""
+    return "\n\n".join(markdown_table(spec) for spec in DATASETS.values())
+
+
 @click.command("schema")
-@click.argument("dataset")
+@click.argument("dataset", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def schema_command(dataset: str, as_json: bool) -> None:
+@click.option("--markdown", is_flag=True, help="Print Markdown tables (all datasets if none).")
+def schema_command(dataset: str | None, as_json: bool, markdown: bool) -> None:
     """Show DATASET's columns with kind, unit and meaning, and its primary key."""
+    if markdown:
+        click.echo(markdown_table(get_dataset(dataset)) if dataset else markdown_tables())
+        return
+    if dataset is None:
+        raise click.UsageError("give a DATASET (one of: " + ", ".join(DATASETS) + ")")
     spec = get_dataset(dataset)
     if as_json:
         print_json(
