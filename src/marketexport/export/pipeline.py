@@ -26,6 +26,8 @@ from ..request import ExportRequest
 from ..store import Store
 from ..timeparse import ns_to_iso
 from .compression import check_codec
+from .encryption import KeyRing, get_scheme, open_encryptor
+from .encryption.signing import load_signer
 from .formats import WriterContext, get_format
 from .manifest import Manifest, schema_description, update_sums, write_manifest
 from .render import render_time
@@ -115,6 +117,8 @@ def default_file_name(request: ExportRequest, first_ns: int | None, last_ns: int
     name = "_".join(parts) + spec.extension
     if not spec.compresses_inside:
         name += check_codec(request.compression).extension
+    if request.encryption is not None:
+        name += get_scheme(request.encryption.scheme).extension
     return name
 
 
@@ -190,6 +194,7 @@ def run_export(
     cancel: CancelToken | None = None,
     extra: dict[str, Any] | None = None,
     progress_interval_s: float = 0.25,
+    keys: KeyRing | None = None,
 ) -> ExportResult:
     """Run one export to ``output_dir`` and return its files and manifest.
 
@@ -220,6 +225,14 @@ def run_export(
     )
     writer = fmt.factory(context)
     compressor = None if fmt.compresses_inside else codec.compressor(threads)
+    # Compress, then encrypt, then hash in the sink: compressing ciphertext gains nothing.
+    encryptor = None
+    if request.encryption is not None:
+        if keys is None:
+            raise ConfigError("an encrypted export needs keys=KeyRing.from_settings(settings)")
+        content = {"format": fmt.name, "compression": request.compression}
+        encryptor = open_encryptor(request.encryption, keys, content)
+    signer = load_signer(request.sign_key or (keys.signing_key if keys else None), keys)
 
     payload_hash = hashlib.sha256()
     payload_bytes = 0
@@ -236,7 +249,8 @@ def run_export(
             return
         payload_hash.update(chunk)
         payload_bytes += len(chunk)
-        sink.write(compressor.write(chunk) if compressor else chunk)
+        data = compressor.write(chunk) if compressor else chunk
+        sink.write(encryptor.write(data) if encryptor else data)
 
     def report(final: bool = False) -> None:
         nonlocal last_report
@@ -271,8 +285,12 @@ def run_export(
             check_cancel()
             emit(writer.footer())
             if compressor is not None:
-                sink.write(compressor.flush())
+                tail = compressor.flush()
+                sink.write(encryptor.write(tail) if encryptor else tail)
                 compressor.close()
+            if encryptor is not None:
+                sink.write(encryptor.flush())
+                encryptor.close()
             manifest = Manifest(
                 file=name,
                 dataset=spec.name,
@@ -290,6 +308,7 @@ def run_export(
                 last_time=last_time,
                 notes=writer.notes(),
                 extra=dict(extra or {}),
+                encryption=encryptor.describe() if encryptor else None,
             )
             sink.commit()
         except ExportError:
@@ -301,7 +320,11 @@ def run_export(
         finally:
             reader.close()
 
+    manifest.signed_by = signer.fingerprint if signer else None
     manifest_path, manifest_sha = write_manifest(target, manifest)
-    sums = update_sums(directory, {name: manifest.file_sha256, manifest_path.name: manifest_sha})
+    if signer is not None:
+        signer(manifest_path)
+    sums_entries = {name: manifest.file_sha256, manifest_path.name: manifest_sha}
+    sums = update_sums(directory, sums_entries, sign=signer)
     report(final=True)
     return ExportResult(target, manifest_path, sums, manifest)

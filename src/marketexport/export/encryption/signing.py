@@ -27,8 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ...errors import ManifestError
-from .keys import Secret
+from ...errors import ConfigError, ManifestError
+from .keys import KeyRing, Secret
 
 SIGNATURE_SUFFIX = ".minisig"
 _READ_BYTES = 1 << 20
@@ -196,3 +196,31 @@ def verify_file(path: Path, public: PublicKey, signature_path: Path | None = Non
             path=str(path),
         ) from None
     return comment
+
+
+class ExportSigner:
+    """Signs an export's manifest and SHA256SUMS with one key from the key directory."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self._key = key
+        self.fingerprint = key.public.fingerprint
+
+    def __repr__(self) -> str:
+        return f"ExportSigner({self.fingerprint})"
+
+    def __call__(self, path: Path) -> Path:
+        return sign_file(path, self._key)
+
+
+def load_signer(name: str | None, keys: KeyRing | None) -> ExportSigner | None:
+    """The signer for key ``name``, read (never created) before the export starts."""
+    if not name:
+        return None
+    if keys is None:
+        raise ConfigError("a signed export needs keys=KeyRing.from_settings(settings)")
+    kind = keys.directory.kind_of(name)
+    if kind != "signing":
+        raise ConfigError(f"key {name!r} is a {kind} key, not a signing key", key=name)
+    path = keys.directory.private_path(name, kind)
+    text = keys.directory.private_bytes(name, kind).decode("utf-8", "replace")
+    return ExportSigner(SigningKey.from_text(text, str(path)))
