@@ -7,9 +7,10 @@ writer of the file meant. Nothing goes through float arithmetic on the way to th
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +19,10 @@ import pyarrow.compute as pc
 from ..datasets import DECIMAL_TYPE, Dataset
 from ..errors import SourceError
 
+logger = logging.getLogger(__name__)
+
+_STORE_STEP = Decimal(1).scaleb(-18)
+_WIDE = Context(prec=80)
 _UNIT_FACTORS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1000, "ns": 1}
 
 
@@ -36,8 +41,16 @@ def _first_bad(values: Sequence[Any], check: Any) -> int | None:
     return None
 
 
-def decimal_from_text(values: pa.Array | Sequence[str | None], what: str = "value") -> pa.Array:
-    """Decimal column from decimal text (plain or scientific), exactly or not at all."""
+def decimal_from_text(
+    values: pa.Array | Sequence[str | None], what: str = "value", *, from_float: bool = False
+) -> pa.Array:
+    """Decimal column from decimal text (plain or scientific), exactly or not at all.
+
+    With ``from_float`` the text is a binary float's (its shortest repr, or a JSON number):
+    such a text can need more than the store's 18 decimal places (``5.2000000000000004e-05``
+    is the noise of a float computation), and is then rounded half-even to 18 places
+    rather than refused. Text from a decimal source is never rounded.
+    """
     array = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         array = pc.cast(array, pa.string())
@@ -49,6 +62,7 @@ def decimal_from_text(values: pa.Array | Sequence[str | None], what: str = "valu
         pass
     # Find the offending value for the message (the fast path failed as a whole).
     texts = array.to_pylist()
+    rounded = 0
     for index, text in enumerate(texts):
         if text is None:
             continue
@@ -58,7 +72,11 @@ def decimal_from_text(values: pa.Array | Sequence[str | None], what: str = "valu
                 raise InvalidOperation
             exponent = number.as_tuple().exponent
             if isinstance(exponent, int) and exponent < -18:
-                if number.quantize(Decimal(1).scaleb(-18)) != number:
+                if from_float:
+                    kept = number.quantize(_STORE_STEP, ROUND_HALF_EVEN, _WIDE)
+                    rounded += kept != number
+                    texts[index] = str(kept)
+                elif number.quantize(_STORE_STEP) != number:
                     raise ConvertError(f"{what} {text!r} has more than 18 decimal places", index)
             if abs(number) >= Decimal(10) ** 20:
                 raise ConvertError(
@@ -66,6 +84,8 @@ def decimal_from_text(values: pa.Array | Sequence[str | None], what: str = "valu
                 )
         except InvalidOperation:
             raise ConvertError(f"{what} {text!r} is not a number", index) from None
+    if rounded:
+        logger.info("%d float values of %s rounded to 18 decimal places", rounded, what)
     # Every value parsed with Python: build the column from the Decimals.
     return pa.array([Decimal(t) if t is not None else None for t in texts], DECIMAL_TYPE)
 
@@ -82,7 +102,7 @@ def decimal_from_float(values: pa.Array | Sequence[float | None], what: str = "v
             raise ConvertError(f"{what} {value!r} is not a finite number", index)
         else:
             texts.append(repr(float(value)))
-    return decimal_from_text(texts, what)
+    return decimal_from_text(texts, what, from_float=True)
 
 
 def decimal_column(values: pa.Array, what: str = "value") -> pa.Array:

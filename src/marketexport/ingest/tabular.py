@@ -24,7 +24,14 @@ import pyarrow.csv as pacsv
 
 from ..errors import SourceError
 from . import Hints
-from .convert import ConvertError, decimal_column, epoch_to_ns, guess_epoch_unit, source_error
+from .convert import (
+    ConvertError,
+    decimal_column,
+    decimal_from_text,
+    epoch_to_ns,
+    guess_epoch_unit,
+    source_error,
+)
 from .symbols import EXCHANGE_ALIASES, normalize_exchange, parse_unified, unify_symbol
 
 _INTEGER = re.compile(r"^-?\d+$")
@@ -125,10 +132,20 @@ def at_lines(path: Path, first: int | None) -> Iterator[None]:
         raise source_error(path, str(exc), first + exc.row) from None
 
 
-def decimals(path: Path, values: pa.Array, what: str, first: int | None) -> pa.Array:
-    """An exact decimal column (from text, floats or integers) or a SourceError."""
+def decimals(
+    path: Path, values: pa.Array, what: str, first: int | None, *, from_float: bool = False
+) -> pa.Array:
+    """An exact decimal column (from text, floats or integers) or a SourceError.
+
+    ``from_float`` says that text columns hold binary-float numbers (JSON numbers): see
+    :func:`.convert.decimal_from_text` for the one rounding this allows.
+    """
+    values = _flat(values)
+    is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
     with at_lines(path, first):
-        return decimal_column(_flat(values), what)
+        if from_float and is_text:
+            return decimal_from_text(values, what, from_float=True)
+        return decimal_column(values, what)
 
 
 def integers(path: Path, values: pa.Array, what: str, first: int | None) -> pa.Array:
@@ -244,7 +261,16 @@ def need_symbol(
     hints: Hints,
     how: str,
 ) -> str:
-    """The unified symbol: the file's own if it names one, else the ``--symbol`` flag's."""
+    """The unified symbol: the file's own if it names one, else the ``--symbol`` flag's.
+
+    A symbol taken from a file name that does not map for this exchange (``btc-perp`` on
+    binance) gives way to ``--symbol`` when that is given.
+    """
+    if native and hints.symbol:
+        try:
+            return unify_symbol(native, exchange, market)
+        except SourceError:
+            native = None
     text = native or hints.symbol
     if not text:
         raise SourceError(
