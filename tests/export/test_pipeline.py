@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from marketexport.datasets import OHLCV, TRADES
-from marketexport.errors import RequestError, TaskCancelled
+from marketexport.errors import ConfigError, RequestError, TaskCancelled
 from marketexport.export.compression import CODECS
 from marketexport.export.pipeline import run_export
 from marketexport.export.verify import verify_export
@@ -172,3 +172,25 @@ def test_trades_dataset_exports_empty_selection(store: DuckDBStore, tmp_path: Pa
     assert json.loads(result.path.read_text()) == []
     assert result.manifest.rows == 0
     assert verify_export(result.path).ok
+
+
+def test_unknown_symbol_names_the_stored_ones(filled: DuckDBStore, tmp_path: Path) -> None:
+    request = build_request(dataset="ohlcv", format="csv", symbols=["BTCUSDT"])
+
+    with pytest.raises(RequestError) as caught:
+        run_export(request, filled, output_dir=tmp_path / "out")
+
+    assert "'BTCUSDT'" in str(caught.value)
+    assert "BTC/USDT" in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_is_a_request_error(filled: DuckDBStore, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    request = build_request(dataset="ohlcv", format="csv")
+
+    with pytest.raises(ConfigError) as caught:
+        run_export(request, filled, output_dir=blocker / "sub")
+
+    assert str(blocker / "sub") in str(caught.value)

@@ -21,8 +21,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..datasets import Column
-from ..errors import ConfigError, ExportError, SinkError, StoreError, TaskCancelled
-from ..request import ExportRequest
+from ..errors import (
+    ConfigError,
+    ExportError,
+    RequestError,
+    SinkError,
+    StoreError,
+    TaskCancelled,
+)
+from ..request import ExportRequest, Filter
 from ..store import Store
 from ..timeparse import ns_to_iso
 from .compression import check_codec
@@ -156,6 +163,35 @@ def prepare_output_dir(directory: Path) -> Path:
     return directory
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"[/:_-]", "", text).upper()
+
+
+def check_known_values(store: Store, request: ExportRequest) -> None:
+    """Refuse exchanges and symbols the store has never seen for this dataset."""
+    spec = request.spec
+    for column, wanted in (("exchange", request.exchanges), ("symbol", request.symbols)):
+        if not wanted:
+            continue
+        scope = (
+            [Filter("exchange", "in", request.exchanges)]
+            if (column == "symbol" and request.exchanges)
+            else []
+        )
+        known = store.distinct_values(spec, column, scope)
+        for value in wanted:
+            if value in known:
+                continue
+            shown = ", ".join(known[:30]) + (", ..." if len(known) > 30 else "")
+            close = [k for k in known if _squash(k) == _squash(value)]
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RequestError(
+                f"unknown {column} {value!r} for dataset {spec.name!r} "
+                f"(the store has: {shown or 'no rows'}){hint}",
+                **{column: value},
+            )
+
+
 def _iter_encoded(
     batches: Iterator[pa.RecordBatch],
     encode: Callable[[pa.RecordBatch], Any],
@@ -207,6 +243,7 @@ def run_export(
     codec = check_codec(request.compression)
     columns = [spec.column(name) for name in request.selected_columns]
     filters = request.filters()
+    check_known_values(store, request)
     directory = prepare_output_dir(output_dir)
 
     stats = store.stats(spec, filters)

@@ -51,6 +51,10 @@ class Store(Protocol):
         """Count the rows a scan would return, and their time bounds and unit."""
         ...
 
+    def distinct_values(self, spec: Dataset, column: str, filters: list[Filter]) -> list[str]:
+        """The distinct values of a text column among the selected rows, sorted."""
+        ...
+
     def scan(
         self, spec: Dataset, filters: list[Filter], columns: list[str], batch_rows: int
     ) -> BatchStream:

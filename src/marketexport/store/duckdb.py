@@ -132,6 +132,15 @@ class DuckDBStore:
         unit = "ns" if needs_ns else "us" if needs_us else "ms"
         return ScanStats(int(rows), first, last, unit)
 
+    def distinct_values(self, spec: Dataset, column: str, filters: list[Filter]) -> list[str]:
+        name = quote_ident(spec.column(column).name)
+        query, params = self._select(spec, filters, f"DISTINCT {name}", ordered=False)
+        try:
+            rows = self._con.cursor().execute(query + f" ORDER BY {name}", params).fetchall()
+        except duckdb.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        return [str(row[0]) for row in rows]
+
     def scan(
         self, spec: Dataset, filters: list[Filter], columns: list[str], batch_rows: int
     ) -> WindowedReader:
