@@ -9,11 +9,13 @@ from typing import Any
 import click
 
 from ..export.compression import CODECS
+from ..export.encryption import KeyRing
 from ..export.formats import FORMATS
 from ..export.pipeline import ExportResult, run_export
 from ..request import ExportRequest, build_request
 from ..store import open_store
 from . import AppContext, pass_app
+from .encryption_options import encryption_decorators, encryption_from_options
 from .output import export_progress, print_json
 
 FORMAT_OPTIONS = {"csv_safe_for_spreadsheets"}
@@ -50,6 +52,7 @@ def export_options(command: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="CSV: prefix text cells starting with = + - @ tab CR with a quote.",
         ),
+        *encryption_decorators(),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -72,6 +75,8 @@ def request_from_options(options: dict[str, Any]) -> ExportRequest:
         where=options.get("where") or (),
         columns=options.get("columns"),
         options=extra,
+        encryption=encryption_from_options(options),
+        sign_key=options.get("sign"),
     )
 
 
@@ -104,6 +109,7 @@ def export_command(app: AppContext, output: Path | None, as_json: bool, **option
                 batch_rows=settings.batch_rows,
                 threads=settings.cpu_threads,
                 progress=progress,
+                keys=KeyRing.from_settings(settings),
             )
     finally:
         store.close()

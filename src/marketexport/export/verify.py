@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +13,11 @@ from typing import Any
 
 from ..errors import ExportError, ManifestError
 from .compression import iter_decompressed
+from .encryption import DecryptionKeys, Decryptor, KeyRing
+from .encryption.decrypt import iter_decrypted
+from .encryption.signing import read_public_key, verify_file
 from .formats import get_format
-from .manifest import MANIFEST_SUFFIX, Manifest, manifest_path_for, read_manifest
+from .manifest import MANIFEST_SUFFIX, SUMS_NAME, Manifest, manifest_path_for, read_manifest
 
 CHUNK_BYTES = 1 << 20
 
@@ -25,6 +30,7 @@ class VerifyReport:
     manifest_path: Path
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -37,6 +43,7 @@ class VerifyReport:
             "ok": self.ok,
             "checked": self.checked,
             "problems": self.problems,
+            "skipped": self.skipped,
         }
 
 
@@ -80,8 +87,20 @@ def resolve_paths(path: Path) -> tuple[Path, Path]:
     return path, manifest_path_for(path)
 
 
-def verify_export(path: Path) -> VerifyReport:
-    """Check the file's size and SHA-256, its payload's size and SHA-256, rows and times."""
+def verify_export(
+    path: Path,
+    *,
+    keys: KeyRing | None = None,
+    offered: DecryptionKeys | None = None,
+    public_key: Path | None = None,
+) -> VerifyReport:
+    """Check the file's size and SHA-256, its payload's size and SHA-256, rows and times.
+
+    An encrypted file's size and SHA-256 are checked without a key; given ``offered`` keys
+    (and the key ring) it is decrypted as a stream and its plaintext checked too. Given a
+    minisign ``public_key``, the signatures of the manifest and of SHA256SUMS are checked,
+    and SHA256SUMS must list the file and manifest with their SHA-256.
+    """
     export_file, manifest_file = resolve_paths(path)
     report = VerifyReport(export_file, manifest_file)
     manifest = read_manifest(manifest_file)
@@ -95,8 +114,14 @@ def verify_export(path: Path) -> VerifyReport:
     payload_digest = hashlib.sha256()
     payload_bytes = [0]
 
+    encrypted = manifest.encryption is not None
+    decrypting = encrypted and offered is not None and keys is not None
+
     def payload_chunks() -> Iterator[bytes]:
         raw = iter_file(export_file, file_digest, file_bytes)
+        if decrypting:
+            assert offered is not None and keys is not None
+            raw = iter_decrypted(raw, Decryptor(offered, keys))
         source = (
             raw
             if get_format(manifest.format).compresses_inside
@@ -109,19 +134,67 @@ def verify_export(path: Path) -> VerifyReport:
 
     summary: dict[str, Any] = {}
     try:
-        summary = summarize_payload(manifest, payload_chunks(), export_file)
+        if encrypted and not decrypting:
+            for _ in iter_file(export_file, file_digest, file_bytes):
+                pass
+            report.skipped.append("payload (encrypted: give a key, identity or passphrase)")
+        elif encrypted and get_format(manifest.format).compresses_inside:
+            summary = _summarize_decrypted_file(manifest, payload_chunks(), export_file)
+        else:
+            summary = summarize_payload(manifest, payload_chunks(), export_file)
     except ExportError as exc:
         report.problems.append(f"payload cannot be read: {exc}")
 
     _compare(report, "file bytes", manifest.file_bytes, file_bytes[0])
     _compare(report, "file sha256", manifest.file_sha256, file_digest.hexdigest())
-    if not report.problems or summary:
+    if public_key is not None:
+        _check_signatures(report, export_file, manifest_file, file_digest.hexdigest(), public_key)
+    if not report.skipped and (not report.problems or summary):
         _compare(report, "payload bytes", manifest.payload_bytes, payload_bytes[0])
         _compare(report, "payload sha256", manifest.payload_sha256, payload_digest.hexdigest())
     for key in ("rows", "first_time", "last_time"):
         if key in summary:
             _compare(report, key.replace("_", " "), getattr(manifest, key), summary[key])
     return report
+
+
+def _summarize_decrypted_file(
+    manifest: Manifest, chunks: Iterator[bytes], export_file: Path
+) -> dict[str, Any]:
+    """Parquet needs a seekable file: the plaintext goes to a private temporary file beside
+    the export (mode 0600), is summarised, and is removed whatever happens."""
+    fd, name = tempfile.mkstemp(prefix=".verify-", suffix=".part", dir=export_file.parent)
+    plain = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        return summarize_payload(manifest, iter([]), plain)
+    finally:
+        plain.unlink(missing_ok=True)
+
+
+def _check_signatures(
+    report: VerifyReport, export_file: Path, manifest_file: Path, file_sha: str, public: Path
+) -> None:
+    """The minisign signatures of the manifest and SHA256SUMS, and the SHA256SUMS lines."""
+    try:
+        key = read_public_key(public)
+        verify_file(manifest_file, key)
+        report.checked.append("manifest signature")
+        sums = export_file.parent / SUMS_NAME
+        verify_file(sums, key)
+        report.checked.append("SHA256SUMS signature")
+    except ManifestError as exc:
+        report.problems.append(str(exc))
+        return
+    listed = {}
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        listed[name] = digest
+    manifest_sha = hashlib.sha256(manifest_file.read_bytes()).hexdigest()
+    _compare(report, "SHA256SUMS file entry", listed.get(export_file.name), file_sha)
+    _compare(report, "SHA256SUMS manifest entry", listed.get(manifest_file.name), manifest_sha)
 
 
 def summarize_payload(
