@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from marketexport.datasets import OHLCV, TRADES
-from marketexport.errors import ConfigError, RequestError, TaskCancelled
+from marketexport.errors import ConfigError, RequestError, TaskCancelled, TransientStoreError
 from marketexport.export.compression import CODECS
 from marketexport.export.pipeline import run_export
 from marketexport.export.verify import verify_export
@@ -194,3 +194,44 @@ def test_unwritable_output_is_a_request_error(filled: DuckDBStore, tmp_path: Pat
         run_export(request, filled, output_dir=blocker / "sub")
 
     assert str(blocker / "sub") in str(caught.value)
+
+
+class _FailingStore:
+    """Delegates to a real store but breaks after the first batch of a scan."""
+
+    def __init__(self, inner: DuckDBStore) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def scan(self, *args: object, **kwargs: object) -> object:
+        batches = iter(self.inner.scan(*args, **kwargs))  # type: ignore[arg-type]
+
+        class Broken:
+            schema = None
+
+            def __iter__(self) -> Broken:
+                self.sent = False
+                return self
+
+            def __next__(self) -> object:
+                if self.sent:
+                    raise TransientStoreError("connection lost; will retry")
+                self.sent = True
+                return next(batches)
+
+            def close(self) -> None:
+                return None
+
+        return Broken()
+
+
+def test_failing_export_leaves_nothing(filled: DuckDBStore, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    request = build_request(dataset="ohlcv", format="parquet")
+
+    with pytest.raises(TransientStoreError):
+        run_export(request, _FailingStore(filled), output_dir=out, batch_rows=1)  # type: ignore[arg-type]
+
+    assert list(out.iterdir()) == []
