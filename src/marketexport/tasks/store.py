@@ -1,0 +1,303 @@
+"""The task store: one SQLite file under the data directory, the one place task state lives.
+
+Every state change is one transaction (``BEGIN IMMEDIATE``) whose UPDATE names the state
+it expects, so two runners, or a runner and a Celery worker, can never both take a task:
+the loser's UPDATE matches no row. A change is committed before it is logged or returned.
+WAL mode lets the CLI and the HTTP API read while a runner writes; a busy timeout makes
+writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import NotFoundError, RequestError, StoreError, TaskStateError, TransientStoreError
+from ..request import ExportRequest
+from .leases import LeaseTransitions
+from .model import (
+    DEFAULT_OWNER,
+    Task,
+    TaskState,
+    check_owner,
+    new_task_id,
+)
+from .schema import SCHEMA, SCHEMA_VERSION, task_from_row
+
+logger = logging.getLogger(__name__)
+
+TASKS_FILE_NAME = "tasks.sqlite3"
+
+
+def task_store_path(settings: Settings) -> Path:
+    return settings.data_dir / TASKS_FILE_NAME
+
+
+class TaskStore(LeaseTransitions):
+    """Tasks in a SQLite file; safe to share between threads and processes."""
+
+    def __init__(
+        self, path: Path, *, busy_timeout_s: float = 30.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._con = sqlite3.connect(
+                str(self.path),
+                timeout=busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._con.row_factory = sqlite3.Row
+            self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._con.execute("PRAGMA journal_mode = WAL").fetchall()
+            # FULL: a state change survives a power cut once it has been reported.
+            self._con.execute("PRAGMA synchronous = FULL")
+            # Every statement is IF NOT EXISTS, so runners starting together do not clash.
+            self._con.executescript(SCHEMA)
+            self._con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as exc:
+            raise self._wrap(exc) from exc
+
+    @classmethod
+    def open(cls, settings: Settings, **kwargs: Any) -> TaskStore:
+        """The task store of the settings' data directory."""
+        return cls(task_store_path(settings), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"TaskStore({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def _wrap(self, exc: BaseException) -> StoreError:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return TransientStoreError(
+                f"the task store {self.path} is busy: {text}; will retry", path=str(self.path)
+            )
+        return StoreError(f"task store {self.path}: {text}", path=str(self.path))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (also for sibling tables such as schedules)."""
+        with self._lock:
+            try:
+                self._con.execute("BEGIN IMMEDIATE")
+                yield self._con
+                self._con.execute("COMMIT")
+            except BaseException as exc:
+                if self._con.in_transaction:
+                    self._con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._wrap(exc) from exc
+                raise
+
+    def read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        """Run one read query and return every row."""
+        with self._lock:
+            try:
+                return self._con.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._wrap(exc) from exc
+
+    def _update(self, sql: str, params: dict[str, Any]) -> Task | None:
+        with self.transaction() as con:
+            rows = con.execute(sql + " RETURNING *", params).fetchall()
+        return task_from_row(rows[0]) if rows else None
+
+    # -- submitting and reading ---------------------------------------------------------
+
+    def submit(
+        self,
+        request: ExportRequest | dict[str, Any],
+        *,
+        owner: str = DEFAULT_OWNER,
+        priority: int = 0,
+        max_attempts: int = 3,
+        schedule_id: str | None = None,
+        scheduled_for_ns: int | None = None,
+    ) -> Task:
+        """Queue an export. A request given as a dict is stored as is and judged at run time.
+
+        For a (schedule_id, scheduled_for_ns) pair that already has a task, that task is
+        returned and nothing is added; see :meth:`submit_scheduled`.
+        """
+        return self.submit_scheduled(
+            request,
+            owner=owner,
+            priority=priority,
+            max_attempts=max_attempts,
+            schedule_id=schedule_id,
+            scheduled_for_ns=scheduled_for_ns,
+        )[0]
+
+    def submit_scheduled(
+        self,
+        request: ExportRequest | dict[str, Any],
+        *,
+        owner: str = DEFAULT_OWNER,
+        priority: int = 0,
+        max_attempts: int = 3,
+        schedule_id: str | None = None,
+        scheduled_for_ns: int | None = None,
+    ) -> tuple[Task, bool]:
+        """Queue an export; returns the task and whether it was created just now."""
+        check_owner(owner)
+        if max_attempts < 1:
+            raise RequestError(f"invalid max_attempts {max_attempts!r} (expected >= 1)")
+        if (schedule_id is None) != (scheduled_for_ns is None):
+            raise RequestError("schedule_id and scheduled_for_ns go together")
+        body = request.to_dict() if isinstance(request, ExportRequest) else dict(request)
+        now = self.clock()
+        params = {
+            "id": new_task_id(),
+            "owner": owner,
+            "request": json.dumps(body, default=str),
+            "priority": int(priority),
+            "max_attempts": int(max_attempts),
+            "now": now,
+            "schedule_id": schedule_id,
+            "scheduled_for_ns": scheduled_for_ns,
+        }
+        with self.transaction() as con:
+            rows = con.execute(
+                "INSERT INTO tasks (id, owner, request, state, priority, max_attempts, "
+                "created_at, updated_at, schedule_id, scheduled_for_ns) VALUES (:id, :owner, "
+                ":request, 'pending', :priority, :max_attempts, :now, :now, :schedule_id, "
+                ":scheduled_for_ns) ON CONFLICT (schedule_id, scheduled_for_ns) DO NOTHING "
+                "RETURNING *",
+                params,
+            ).fetchall()
+            if not rows:
+                rows = con.execute(
+                    "SELECT * FROM tasks WHERE schedule_id = ? AND scheduled_for_ns = ?",
+                    (schedule_id, scheduled_for_ns),
+                ).fetchall()
+                return task_from_row(rows[0]), False
+        task = task_from_row(rows[0])
+        logger.info(
+            "task %s queued owner=%s export=%s priority=%d",
+            task.id,
+            owner,
+            task.label,
+            task.priority,
+            extra={"task_id": task.id},
+        )
+        return task, True
+
+    def get(self, task_id: str) -> Task:
+        """The task with this id, or NotFoundError."""
+        rows = self.read("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        if not rows:
+            raise NotFoundError(f"no task with id {task_id!r}", task_id=task_id)
+        return task_from_row(rows[0])
+
+    def find(self, id_or_prefix: str) -> Task:
+        """The task whose id is, or uniquely starts with, the text (at least 6 characters)."""
+        rows = self.read("SELECT * FROM tasks WHERE id = ?", (id_or_prefix,))
+        if not rows and len(id_or_prefix) >= 6 and id_or_prefix.isalnum():
+            rows = self.read(
+                "SELECT * FROM tasks WHERE id LIKE ? LIMIT 2", (id_or_prefix.lower() + "%",)
+            )
+            if len(rows) > 1:
+                raise RequestError(
+                    f"task id prefix {id_or_prefix!r} matches several tasks (give more of it)",
+                    task_id=id_or_prefix,
+                )
+        if not rows:
+            raise NotFoundError(f"no task with id {id_or_prefix!r}", task_id=id_or_prefix)
+        return task_from_row(rows[0])
+
+    def list(
+        self,
+        *,
+        state: TaskState | None = None,
+        owner: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Tasks, newest first, optionally of one state and owner."""
+        where, params = [], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(TaskState(state).value)
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self.read(
+            f"SELECT * FROM tasks {clause} ORDER BY seq DESC LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
+        return [task_from_row(row) for row in rows]
+
+    def count(self, *states: TaskState) -> int:
+        """Tasks in any of the given states (all tasks when none is given)."""
+        if not states:
+            return int(self.read("SELECT count(*) FROM tasks")[0][0])
+        marks = ", ".join("?" for _ in states)
+        values = [TaskState(s).value for s in states]
+        return int(self.read(f"SELECT count(*) FROM tasks WHERE state IN ({marks})", values)[0][0])
+
+    # -- the user's side: cancel and retry ------------------------------------------------
+
+    def request_cancel(self, task_id: str) -> Task:
+        """Cancel a pending task now, or ask a running one to stop at its next batch."""
+        now = self.clock()
+        with self.transaction() as con:
+            current = self.get(task_id)
+            if current.is_terminal:
+                raise TaskStateError(
+                    f"task {task_id} is already {current.state.value}; nothing to cancel",
+                    task_id=task_id,
+                    state=current.state.value,
+                )
+            rows = con.execute(
+                "UPDATE tasks SET cancel_requested = 1, updated_at = :now, "
+                "state = CASE state WHEN 'pending' THEN 'cancelled' ELSE state END, "
+                "finished_at = CASE state WHEN 'pending' THEN :now ELSE finished_at END "
+                "WHERE id = :id RETURNING *",
+                {"id": task_id, "now": now},
+            ).fetchall()
+        task = task_from_row(rows[0])
+        if task.state == TaskState.CANCELLED:
+            logger.info("task %s cancelled while pending", task.id, extra={"task_id": task.id})
+        else:
+            logger.info(
+                "task %s cancel requested; stops at its next batch",
+                task.id,
+                extra={"task_id": task.id},
+            )
+        return task
+
+    def retry(self, task_id: str) -> Task:
+        """Put a failed or cancelled task back in the queue with a fresh set of attempts."""
+        task = self._update(
+            "UPDATE tasks SET state = 'pending', attempts = 0, cancel_requested = 0, "
+            "error = NULL, result = NULL, finished_at = NULL, not_before = NULL, "
+            "rows_done = 0, rows_total = NULL, bytes_written = 0, rows_per_s = NULL, "
+            "eta_s = NULL, updated_at = :now WHERE id = :id AND state IN ('failed', 'cancelled')",
+            {"id": task_id, "now": self.clock()},
+        )
+        if task is None:
+            current = self.get(task_id)
+            raise TaskStateError(
+                f"task {task_id} is {current.state.value}; only failed or cancelled tasks "
+                "can be retried",
+                task_id=task_id,
+                state=current.state.value,
+            )
+        logger.info("task %s queued again on request", task.id, extra={"task_id": task.id})
+        return task
