@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ConfigError, EncryptionError
+from ...errors import ConfigError, EncryptionError, ExportError
 from .aes256 import AES256
 from .age import AGE, AgeDecryptor, identities_for
 from .base import ByteStage, DecryptionKeys, EncryptionSpec, Encryptor, Scheme
@@ -113,7 +113,16 @@ class Decryptor:
             raise EncryptionError(f"scheme {scheme.name!r} does not use the container")
         self.header, self.scheme = header, scheme.name
         preamble = bytes(self._head[:length])
-        self._inner = scheme.decryptor(header, preamble, self._offered, self._keys)
+        try:
+            self._inner = scheme.decryptor(header, preamble, self._offered, self._keys)
+        except ExportError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A header that parses as JSON but lacks or garbles a field: damage, not a bug.
+            raise EncryptionError(
+                f"container header has a missing or malformed field ({type(exc).__name__}: "
+                f"{exc}); damaged file"
+            ) from None
         del self._head[:length]
         return True
 

@@ -8,6 +8,7 @@ SubjectPublicKeyInfo. Exporting needs public keys only; keys under 2048 bits are
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -78,7 +79,15 @@ def load_public(path: Path) -> rsa.RSAPublicKey:
 
 
 def load_private(path: Path) -> rsa.RSAPrivateKey:
-    data = read_private(path)
+    """An RSA identity file (PEM, unencrypted, mode 0600)."""
+    return _parse_private(read_private(path), str(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_private(data: bytes, where: str) -> rsa.RSAPrivateKey:
+    # Parsing checks the key's consistency, which costs about 0.2 s for 2048 bits; a process
+    # that opens many files with one identity parses it once.
+    path = where
     try:
         private = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
