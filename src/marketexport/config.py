@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ class Settings:
     batch_rows: int = 32_768
     # DuckDB memory limit for an export, in MiB (sorting spills to disk beyond it).
     store_memory_mb: int = 64
+    # PostgreSQL store: the [postgres] section, a default "schema" and per-dataset
+    # [postgres.tables.<dataset>] mappings onto a collector's tables (docs/postgres.md).
+    # Default: tables named after the datasets, found through the search_path.
+    postgres: dict[str, Any] = field(default_factory=dict, hash=False)
     # A runner holds a lease on each task it runs and renews it every third of this many
     # seconds; a task whose lease has run out is taken to belong to a dead runner.
     task_lease_s: int = 30
@@ -102,6 +107,8 @@ _FIELD_TYPES = {item.name: item.type for item in fields(Settings)}
 
 def _coerce(name: str, value: Any) -> Any:
     kind = str(_FIELD_TYPES[name])
+    if kind.startswith("dict"):
+        return _coerce_section(name, value)
     try:
         if "Path" in kind:
             return Path(str(value)).expanduser() if value not in (None, "") else None
@@ -125,6 +132,26 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(
             f"invalid executor {value!r} (expected one of: local, celery)", setting=name
         )
+    return value
+
+
+def _coerce_section(name: str, value: Any) -> dict[str, Any]:
+    """A TOML table (or its JSON text, from the environment), checked by its owner."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"invalid value for setting {name!r} (expected a TOML table such as "
+            f"[{name}], or JSON object text in {ENV_PREFIX}{name.upper()})",
+            setting=name,
+        )
+    if name == "postgres":
+        from .store.pglayout import parse_layout
+
+        parse_layout(value)
     return value
 
 

@@ -1,0 +1,473 @@
+"""The PostgreSQL store: the data collector's database, read in streamed Arrow batches.
+
+The driver is ADBC's PostgreSQL driver (libpq underneath): a query without bound
+parameters runs as ``COPY (...) TO STDOUT (FORMAT binary)`` and arrives as Arrow batches,
+parsed in C++ with the GIL released, so memory stays flat and the formatter works while the
+next batch arrives (docs/postgres.md has the measurements behind this choice). Writes use
+the same driver's binary COPY into a temporary table, then ``INSERT ... ON CONFLICT DO
+NOTHING``.
+
+Each operation takes a connection of its own from a small pool, so one store may serve
+several threads. ``stats`` leaves its REPEATABLE READ transaction open for the ``scan`` of
+the same selection that follows it, so the count, time unit and rows agree even while the
+collector keeps writing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow as pa
+from adbc_driver_postgresql import dbapi
+
+from ..config import Settings, redact_url
+from ..datasets import DATASETS, Dataset
+from ..errors import StoreError, TransientStoreError
+from ..request import Filter
+from .base import InsertResult, ScanStats
+from .pglayout import Layout, TableMapping, create_statements, key_sources, parse_layout
+from .pgquery import (
+    CATALOG_SQL,
+    UNIQUE_SQL,
+    BoundTable,
+    Params,
+    bind_table,
+    bounds_nanos_sql,
+    distinct_sql,
+    scan_sql,
+    stats_sql,
+    unique_key_ok,
+    where_sql,
+)
+from .pgread import ScanReader, to_write_batch, write_schema
+from .sql import quote_ident
+
+logger = logging.getLogger(__name__)
+
+# Bytes the driver gathers into one Arrow batch before handing it over.
+BATCH_HINT_BYTES = 4 << 20
+INCOMING = "marketexport_incoming"
+# Selections whose stats transaction waits for its scan; an open transaction holds back
+# vacuum, so only a few wait, and the oldest ends first.
+MAX_PARKED = 4
+# SQLSTATE classes and codes of faults that may pass: connection exceptions, admin
+# shutdown, crash recovery, too many connections, serialization failures and deadlocks.
+TRANSIENT_STATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01")
+TRANSIENT_WORDS = (
+    "terminating connection",
+    "no connection to the server",
+    "server closed the connection",
+    "could not receive data",
+    "could not send data",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "the database system is",
+    "too many clients",
+    "lost synchronization",
+    "ssl syscall",
+)
+
+
+def describe_url(url: str) -> tuple[str, str | None]:
+    """``database "test" at 127.0.0.1:5432 (user postgres)`` and the URL's password."""
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    host = query.get("host") or parts.hostname or "localhost"
+    try:
+        port = query.get("port") or parts.port or 5432
+    except ValueError:
+        port = "?"
+    database = query.get("dbname") or parts.path.lstrip("/") or "(default)"
+    user = query.get("user") or parts.username
+    password = query.get("password") or parts.password
+    who = f" (user {user})" if user else ""
+    return f'PostgreSQL database "{database}" at {host}:{port}{who}', password
+
+
+class PostgresStore:
+    """A PostgreSQL database holding one table per dataset (see pglayout for mappings)."""
+
+    def __init__(self, url: str, *, settings: Settings | None = None) -> None:
+        self._url = url
+        self._redacted = redact_url(url)
+        self.where, self._password = describe_url(url)
+        self.layout: Layout = parse_layout(getattr(settings, "postgres", None))
+        self._lock = threading.Lock()
+        self._idle: list[Any] = []
+        self._parked: dict[tuple[str, tuple[Filter, ...]], Any] = {}
+        self._bound: dict[str, BoundTable] = {}
+        self._closed = False
+        # Connect now, so that a wrong password or database is reported before any work.
+        self._release(self._connect())
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._redacted!r})"
+
+    # -- connections ---------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        try:
+            connection = dbapi.connect(self._url, autocommit=True)
+        except Exception as exc:
+            raise self._error(exc, "cannot connect to") from None
+        try:
+            self._run(connection, "SET TIME ZONE 'UTC'")
+            self._run(connection, "SET application_name = 'marketexport'")
+        except Exception as exc:
+            self._discard(connection)
+            raise self._error(exc) from None
+        return connection
+
+    def _acquire(self) -> Any:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the store for {self.where} is closed")
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _release(self, connection: Any) -> None:
+        with self._lock:
+            if not self._closed:
+                self._idle.append(connection)
+                return
+        self._discard(connection)
+
+    @staticmethod
+    def _discard(connection: Any) -> None:
+        try:
+            connection.close()
+        except Exception:
+            logger.debug("closing a PostgreSQL connection failed", exc_info=True)
+
+    def _end(self, connection: Any, ok: bool) -> None:
+        """End the connection's transaction and pool it, or drop it if it is broken."""
+        try:
+            self._run(connection, "COMMIT" if ok else "ROLLBACK")
+        except Exception:
+            logger.debug("ending a PostgreSQL transaction failed; connection dropped")
+            self._discard(connection)
+            return
+        self._release(connection)
+
+    @staticmethod
+    def _run(connection: Any, sql: str, params: Iterable[Any] | None = None) -> list[Any]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, list(params) if params is not None else None)
+            return cursor.fetchall() if cursor.description else []
+        finally:
+            cursor.close()
+
+    # -- errors --------------------------------------------------------------------
+
+    def _error(self, exc: BaseException, doing: str = "") -> StoreError:
+        """A StoreError naming the database (never the password); retryable when it may pass."""
+        text = str(exc).strip()
+        if self._password:
+            text = text.replace(self._password, "***")
+        for prefix in ("IO: ", "INTERNAL: ", "UNKNOWN: ", "[libpq] "):
+            text = text.replace(prefix, "")
+        first = text.splitlines()[0] if text else type(exc).__name__
+        state = str(getattr(exc, "sqlstate", "") or "")
+        lower = text.lower()
+        where = f"{doing} {self.where}" if doing else self.where
+        if "password authentication failed" in lower or state in ("28P01", "28000"):
+            return StoreError(
+                f"{where}: login refused ({first}); check the user and password of the store URL",
+                database=self.where,
+            )
+        if state.startswith(TRANSIENT_STATES) or any(word in lower for word in TRANSIENT_WORDS):
+            return TransientStoreError(
+                f"{where}: connection lost or refused ({first}); will retry",
+                database=self.where,
+            )
+        return StoreError(f"{where}: {first}", database=self.where)
+
+    # -- tables ----------------------------------------------------------------------
+
+    def table(self, spec: Dataset, connection: Any) -> BoundTable:
+        """The dataset's table as the catalog describes it (checked once per store)."""
+        bound = self._bound.get(spec.name)
+        if bound is None:
+            mapping = self.layout.mapping(spec)
+            rows = self._run(connection, CATALOG_SQL, [mapping.qualified])
+            bound = bind_table(spec, mapping, rows, self.where)
+            self._bound[spec.name] = bound
+        return bound
+
+    def check_table(self, spec: Dataset) -> BoundTable:
+        """Check the dataset's table against the catalog now (a fresh look, not cached)."""
+        self._bound.pop(spec.name, None)
+        connection = self._acquire()
+        try:
+            bound = self.table(spec, connection)
+        except StoreError:
+            self._release(connection)
+            raise
+        except Exception as exc:
+            self._discard(connection)
+            raise self._error(exc) from exc
+        self._release(connection)
+        return bound
+
+    def init_schema(self) -> list[tuple[str, str, bool]]:
+        """Create every dataset's table and indexes that is missing.
+
+        Returns:
+            (dataset, table, created) for every dataset.
+        """
+        connection = self._acquire()
+        done: list[tuple[str, str, bool]] = []
+        ok = False
+        try:
+            self._run(connection, "BEGIN")
+            schemas = {m.schema for m in map(self.layout.mapping, DATASETS.values()) if m.schema}
+            for schema in sorted(schemas):
+                self._run(connection, f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+            for spec in DATASETS.values():
+                mapping = self.layout.mapping(spec)
+                existed = bool(self._run(connection, CATALOG_SQL, [mapping.qualified]))
+                for statement in create_statements(spec, mapping):
+                    self._run(connection, statement)
+                done.append((spec.name, mapping.label, not existed))
+            ok = True
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            self._end(connection, ok)
+        self._bound.clear()
+        return done
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _snapshot(self, key: tuple[str, tuple[Filter, ...]]) -> Any:
+        """The connection parked by ``stats`` for this selection, or a new transaction."""
+        with self._lock:
+            parked = self._parked.pop(key, None)
+        return parked if parked is not None else self._begin_read()
+
+    def _begin_read(self) -> Any:
+        connection = self._acquire()
+        try:
+            self._run(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except Exception as exc:
+            self._discard(connection)
+            raise self._error(exc) from exc
+        return connection
+
+    def _bind_params(self, connection: Any, params: Params) -> None:
+        if params.values:
+            self._run(connection, params.set_sql(), params.values)
+
+    def stats(self, spec: Dataset, filters: list[Filter]) -> ScanStats:
+        key = (spec.name, tuple(filters))
+        connection = self._snapshot(key)
+        try:
+            table = self.table(spec, connection)
+            params = Params()
+            where = where_sql(table, filters, params)
+            self._bind_params(connection, params)
+            rows, first_us, last_us, needs_ns, needs_us = self._run(
+                connection, stats_sql(table, where)
+            )[0]
+            first_ns = None if first_us is None else int(first_us) * 1000
+            last_ns = None if last_us is None else int(last_us) * 1000
+            if needs_ns and first_ns is not None and last_ns is not None:
+                first_rest, last_rest = self._run(connection, bounds_nanos_sql(table, where))[0]
+                first_ns += int(first_rest or 0)
+                last_ns += int(last_rest or 0)
+        except StoreError:
+            self._end(connection, False)
+            raise
+        except Exception as exc:
+            self._end(connection, False)
+            raise self._error(exc) from exc
+        self._park(key, connection)
+        unit = "ns" if needs_ns else "us" if needs_us else "ms"
+        return ScanStats(int(rows), first_ns, last_ns, unit)
+
+    def _park(self, key: tuple[str, tuple[Filter, ...]], connection: Any) -> None:
+        """Keep a transaction open for the scan that follows; the oldest beyond a few ends."""
+        ended = []
+        with self._lock:
+            previous = self._parked.pop(key, None)
+            if previous is not None:
+                ended.append(previous)
+            self._parked[key] = connection
+            while len(self._parked) > MAX_PARKED:
+                ended.append(self._parked.pop(next(iter(self._parked))))
+        for old in ended:
+            self._end(old, True)
+
+    def distinct_values(self, spec: Dataset, column: str, filters: list[Filter]) -> list[str]:
+        name = spec.column(column).name
+        connection = self._begin_read()
+        ok = False
+        try:
+            table = self.table(spec, connection)
+            params = Params()
+            where = where_sql(table, filters, params)
+            self._bind_params(connection, params)
+            rows = self._run(connection, distinct_sql(table, name, where))
+            ok = True
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            self._end(connection, ok)
+        return [str(row[0]) for row in rows if row[0] is not None]
+
+    def scan(
+        self, spec: Dataset, filters: list[Filter], columns: list[str], batch_rows: int
+    ) -> ScanReader:
+        connection = self._snapshot((spec.name, tuple(filters)))
+        cursor = None
+        try:
+            table = self.table(spec, connection)
+            params = Params()
+            where = where_sql(table, filters, params)
+            self._bind_params(connection, params)
+            cursor = connection.cursor()
+            cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_HINT_BYTES)}
+            )
+            cursor.execute(scan_sql(table, columns, where))
+            source = cursor.fetch_record_batch()
+        except Exception as exc:
+            if cursor is not None:
+                cursor.close()
+            self._end(connection, False)
+            if isinstance(exc, StoreError):
+                raise
+            raise self._error(exc) from exc
+
+        def finish(ok: bool) -> None:
+            try:
+                cursor.close()
+            except Exception:
+                logger.debug("closing a PostgreSQL cursor failed", exc_info=True)
+            self._end(connection, ok)
+
+        where_label = f"table {table.label!r} of {self.where}"
+        return ScanReader(source, spec, columns, batch_rows, where_label, self._error, finish)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def insert(
+        self, parts: Iterable[tuple[Dataset, Iterable[pa.RecordBatch]]]
+    ) -> dict[str, InsertResult]:
+        connection = self._acquire()
+        results: dict[str, InsertResult] = {}
+        ok = False
+        try:
+            self._run(connection, "BEGIN")
+            for spec, batches in parts:
+                read, added = self._insert_one(connection, spec, batches)
+                before = results.get(spec.name, InsertResult(0, 0))
+                results[spec.name] = InsertResult(
+                    before.rows_read + read, before.rows_added + added
+                )
+            ok = True
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            self._end(connection, ok)
+        return results
+
+    def _insert_one(
+        self, connection: Any, spec: Dataset, batches: Iterable[pa.RecordBatch]
+    ) -> tuple[int, int]:
+        table = self.table(spec, connection)
+        if not unique_key_ok(table, self._run(connection, UNIQUE_SQL, [table.mapping.qualified])):
+            keys = ", ".join(key_sources(spec, table.mapping))
+            raise StoreError(
+                f"table {table.label!r} in {self.where} has no unique index on the key "
+                f"({keys}), so duplicates could not be skipped; nothing imported",
+                table=table.label,
+            )
+        columns = [name for name, column in table.columns.items() if column.source is not None]
+        absent = [name for name, column in table.columns.items() if column.source is None]
+        keeps_nanos = {name: nanos is not None for name, nanos in table.nanos.items()}
+        counted = [0]
+
+        def iter_converted() -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                _refuse_values(batch, absent, table)
+                counted[0] += batch.num_rows
+                yield to_write_batch(batch, spec, columns, keeps_nanos)
+
+        schema = write_schema(spec, columns)
+        self._run(connection, f"DROP TABLE IF EXISTS pg_temp.{INCOMING}")
+        cursor = connection.cursor()
+        try:
+            reader = pa.RecordBatchReader.from_batches(schema, iter_converted())
+            cursor.adbc_ingest(INCOMING, reader, mode="create", temporary=True)
+        finally:
+            cursor.close()
+        added = self._run(connection, _insert_sql(table, schema))[0][0]
+        self._run(connection, f"DROP TABLE pg_temp.{INCOMING}")
+        return counted[0], int(added)
+
+    def count(self, spec: Dataset) -> int:
+        """Rows in a dataset's table."""
+        return self.stats(spec, []).rows
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            parked, self._parked = list(self._parked.values()), {}
+        for connection in [*parked, *idle]:
+            self._discard(connection)
+
+
+def _refuse_values(batch: pa.RecordBatch, absent: list[str], table: BoundTable) -> None:
+    for name in absent:
+        if name in batch.schema.names and batch.column(name).null_count < batch.num_rows:
+            raise StoreError(
+                f"column {name!r} has values but table {table.label!r} has no column for it "
+                f"([postgres.tables.{table.spec.name}.columns] maps it to nothing); nothing "
+                "imported",
+                table=table.label,
+                column=name,
+            )
+
+
+def _insert_sql(table: BoundTable, schema: pa.Schema) -> str:
+    """INSERT from the temporary table into the dataset's table, counting added rows."""
+    sources = {**table.columns, **{n.name: n for n in table.nanos.values() if n is not None}}
+    targets: list[str] = []
+    values: list[str] = []
+    for field in schema:
+        source = sources.get(field.name)
+        if source is None or source.source is None:
+            continue
+        targets.append(quote_ident(source.source))
+        values.append(_cast_to(quote_ident(field.name), source.pg_type, source.full_type))
+    return (
+        f"WITH added AS (INSERT INTO {table.mapping.qualified} ({', '.join(targets)}) "
+        f"SELECT {', '.join(values)} FROM pg_temp.{INCOMING} ON CONFLICT DO NOTHING "
+        "RETURNING 1) SELECT count(*) FROM added"
+    )
+
+
+def _cast_to(value: str, pg_type: str | None, full_type: str | None) -> str:
+    if pg_type == "timestamp without time zone":
+        return f"({value} AT TIME ZONE 'UTC')"
+    if pg_type in (None, "text", "numeric", "bigint", "boolean", "timestamp with time zone"):
+        return value if full_type == pg_type else f"CAST({value} AS {full_type})"
+    return f"CAST({value} AS {full_type})"
+
+
+__all__ = ["PostgresStore", "TableMapping", "describe_url"]
