@@ -126,22 +126,20 @@ def read_private(path: Path) -> bytes:
 
 def parse_aes_key(data: bytes, where: str) -> Secret:
     """A 32-byte key from raw bytes, 64 hex digits or base64; any other length is refused."""
-    text = data.strip()
-    candidates: list[bytes] = []
     if len(data) == AES_KEY_BYTES:
-        candidates.append(data)
-    try:
-        candidates.append(bytes.fromhex(text.decode("ascii")))
-    except (UnicodeDecodeError, ValueError):
-        pass
-    try:
-        candidates.append(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        pass
-    for candidate in candidates:
-        if len(candidate) == AES_KEY_BYTES:
-            return Secret(candidate)
-    found = max((len(c) for c in candidates), default=len(data))
+        return Secret(data)
+    text = data.strip()
+    decoded: bytes | None = None
+    if text and re.fullmatch(rb"[0-9a-fA-F]+", text) and len(text) % 2 == 0:
+        decoded = bytes.fromhex(text.decode("ascii"))
+    else:
+        try:
+            decoded = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            decoded = None
+    if decoded is not None and len(decoded) == AES_KEY_BYTES:
+        return Secret(decoded)
+    found = len(decoded) if decoded is not None else len(data)
     raise EncryptionError(
         f"{where} does not hold a 32-byte AES-256 key (found {found} bytes; expected 32 raw "
         "bytes, 64 hex digits or base64 of 32 bytes; keys are never padded or cut)",
