@@ -116,6 +116,33 @@ class ExportRequest:
         )
 
 
+_EXCHANGE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_SYMBOL = re.compile(rf"^{_PART}(?:[/_-]{_PART})?(?::{_PART})?$")
+
+
+def check_exchange(name: str) -> str:
+    """An exchange id: lower-case letters, digits, '.', '_', '-'."""
+    if not _EXCHANGE.match(name):
+        raise RequestError(
+            f"invalid exchange {name!r} (expected an exchange id such as binance, "
+            "coinbase or bybit: letters, digits, '.', '_' or '-')",
+            exchange=name,
+        )
+    return name
+
+
+def check_symbol(symbol: str) -> str:
+    """A market symbol in the unified form BASE/QUOTE[:SETTLE] (or an exchange's own)."""
+    if not _SYMBOL.match(symbol):
+        raise RequestError(
+            f"invalid symbol {symbol!r} (expected BASE/QUOTE or BASE/QUOTE:SETTLE, "
+            "e.g. BTC/USDT or BTC/USDT:USDT)",
+            symbol=symbol,
+        )
+    return symbol
+
+
 def _parse_bound(text: str | None, what: str) -> int | None:
     if text is None or text == "":
         return None
@@ -233,8 +260,8 @@ def build_request(
         dataset=spec.name,
         format=writer_spec.name,
         compression=compression,
-        exchanges=tuple(str(e).strip().lower() for e in exchanges),
-        symbols=tuple(str(s).strip() for s in symbols),
+        exchanges=tuple(check_exchange(str(e).strip().lower()) for e in exchanges),
+        symbols=tuple(check_symbol(str(s).strip()) for s in symbols),
         start_ns=start_ns,
         end_ns=end_ns,
         where=filters,

@@ -1,0 +1,5 @@
+"""``python -m marketexport`` runs the command line."""
+
+from .cli import run
+
+run()
