@@ -49,12 +49,14 @@ def start_service(data_dir: Path, extra_env: dict[str, str] | None = None) -> Se
     users.close()
     port = free_port()
     env = {**os.environ, "MARKETEXPORT_DATA_DIR": str(data_dir), **(extra_env or {})}
+    log = (data_dir / "serve.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "marketexport", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=log,
     )
+    log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -64,10 +66,7 @@ def start_service(data_dir: Path, extra_env: dict[str, str] | None = None) -> Se
         except httpx.HTTPError:
             pass
         if process.poll() is not None:
-            message = process.stderr.read().decode() if process.stderr else "died"
-            if process.stderr is not None:
-                process.stderr.close()
-            raise RuntimeError(message)
+            raise RuntimeError((data_dir / "serve.log").read_text(errors="replace"))
         time.sleep(0.2)
     process.kill()
     raise RuntimeError("service did not become ready in 60 s")
@@ -80,8 +79,6 @@ def stop_service(service: Service) -> None:
     except subprocess.TimeoutExpired:
         service.process.kill()
         service.process.wait()
-    if service.process.stderr is not None:
-        service.process.stderr.close()
 
 
 @pytest.fixture(scope="module")
