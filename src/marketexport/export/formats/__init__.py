@@ -7,10 +7,14 @@ from .base import FormatSpec, FormatWriter, WriterContext
 from .csv import CSV
 from .json import JSON, JSONL
 from .parquet import PARQUET
+from .xlsx import XLSX
+from .xml import XML
 
 __all__ = ["FORMATS", "FormatSpec", "FormatWriter", "WriterContext", "get_format"]
 
-FORMATS: dict[str, FormatSpec] = {spec.name: spec for spec in (CSV, JSON, JSONL, PARQUET)}
+FORMATS: dict[str, FormatSpec] = {
+    spec.name: spec for spec in (CSV, JSON, JSONL, PARQUET, XLSX, XML)
+}
 
 
 def get_format(name: str) -> FormatSpec:
