@@ -52,6 +52,19 @@ class Settings:
     task_max_attempts: int = 3
     # First delay before a retry, in seconds; each further retry waits twice as long.
     task_retry_delay_s: int = 5
+    # SFTP deliveries: the known-hosts file server keys are checked against (an unknown or
+    # changed key is refused; the check cannot be turned off). Default <key_dir>/known_hosts.
+    sftp_known_hosts: Path | None = None
+    # SFTP deliveries: file name of the SSH private key in the key directory; default the
+    # first of id_ed25519, id_ecdsa, id_rsa found there. A running SSH agent is used too.
+    sftp_identity: str | None = None
+    # S3 deliveries: endpoint URL of an S3-compatible store; default AWS's own endpoint.
+    s3_endpoint: str | None = None
+    # S3 deliveries: region used to sign requests.
+    s3_region: str = "us-east-1"
+    # S3 deliveries: allow an http:// endpoint, and only one on a loopback address (a test
+    # server, a local gateway); default false: HTTPS only.
+    s3_allow_http_loopback: bool = False
 
     @property
     def key_path(self) -> Path:
@@ -122,8 +135,14 @@ def _coerce(name: str, value: Any) -> Any:
             if not 0 < fraction <= 1:
                 raise ValueError
             return fraction
+        if kind == "bool":
+            return _coerce_bool(value)
     except (TypeError, ValueError):
-        expected = {"int": "a whole number >= 1", "float": "a number in (0, 1]"}[kind]
+        expected = {
+            "int": "a whole number >= 1",
+            "float": "a number in (0, 1]",
+            "bool": "true or false",
+        }[kind]
         raise ConfigError(
             f"invalid value {value!r} for setting {name!r} (expected {expected})",
             setting=name,
@@ -153,6 +172,17 @@ def _coerce_section(name: str, value: Any) -> dict[str, Any]:
 
         parse_layout(value)
     return value
+
+
+def _coerce_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
 
 
 def _check_keys(source: str, keys: Any) -> None:

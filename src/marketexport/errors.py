@@ -95,3 +95,11 @@ class TaskStateError(ExportError):
     """A task cannot make the asked transition from its state (retry a completed task...)."""
 
     exit_code = 2
+
+
+class DeliveryError(ExportError):
+    """Delivering a finished export to its destination failed; names the destination and
+    file, never a credential. A dropped or refused connection sets ``retryable``."""
+
+    def __init__(self, message: str, *, retryable: bool = False, **attrs: Any) -> None:
+        super().__init__(message, retryable=retryable, **attrs)

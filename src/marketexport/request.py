@@ -55,6 +55,9 @@ class ExportRequest:
     # Names, paths and variable names only: key material never enters a request.
     encryption: EncryptionSpec | None = None
     sign_key: str | None = None  # a signing key's name in the key directory
+    # Where the finished export is delivered: a directory, sftp://user@host[:port]/path or
+    # s3://bucket/prefix (marketexport.delivery); never a credential. None: the export only.
+    destination: str | None = None
 
     @property
     def spec(self) -> Dataset:
@@ -113,6 +116,7 @@ class ExportRequest:
             options=data.get("options") or {},
             encryption=data.get("encryption"),
             sign_key=data.get("sign_key"),
+            destination=data.get("destination"),
         )
 
 
@@ -218,8 +222,10 @@ def build_request(
     options: dict[str, Any] | None = None,
     encryption: EncryptionSpec | dict[str, Any] | None = None,
     sign_key: str | None = None,
+    destination: str | None = None,
 ) -> ExportRequest:
     """Validate every field and return the request, or raise a RequestError naming it."""
+    from .delivery.base import parse_destination
     from .export.compression import check_codec
     from .export.encryption import check_encryption
     from .export.encryption.keys import check_name
@@ -269,4 +275,5 @@ def build_request(
         options=opts,
         encryption=encryption,
         sign_key=sign_key or None,
+        destination=parse_destination(destination).url if destination else None,
     )

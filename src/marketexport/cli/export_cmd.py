@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..delivery import deliver
 from ..export.compression import CODECS
 from ..export.encryption import KeyRing
 from ..export.formats import FORMATS
@@ -53,6 +54,12 @@ def export_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="CSV: prefix text cells starting with = + - @ tab CR with a quote.",
         ),
         *encryption_decorators(),
+        click.option(
+            "--destination",
+            help="Deliver the finished export to a directory, sftp://user@host[:port]/path "
+            "or s3://bucket/prefix (credentials from the key directory, the environment or "
+            "the SSH agent; never in the URL).",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -77,6 +84,7 @@ def request_from_options(options: dict[str, Any]) -> ExportRequest:
         options=extra,
         encryption=encryption_from_options(options),
         sign_key=options.get("sign"),
+        destination=options.get("destination"),
     )
 
 
@@ -113,6 +121,9 @@ def export_command(app: AppContext, output: Path | None, as_json: bool, **option
             )
     finally:
         store.close()
+    if request.destination:
+        receipt = deliver(result, request.destination, settings)
+        click.echo(f"delivered {len(receipt.files)} files to {receipt.destination}", err=True)
     if as_json:
         print_json(result.manifest.to_dict())
     else:
