@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..datasets import DATASETS, Dataset, get_dataset
+from ..export.formats.xsd import dataset_xsd
 from .output import print_json
 
 
@@ -33,8 +34,14 @@ def markdown_tables() -> str:
 @click.argument("dataset", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--markdown", is_flag=True, help="Print Markdown tables (all datasets if none).")
-def schema_command(dataset: str | None, as_json: bool, markdown: bool) -> None:
+@click.option(
+    "--xsd", "as_xsd", is_flag=True, help="Print the XML Schema (XSD) of DATASET's XML export."
+)
+def schema_command(dataset: str | None, as_json: bool, markdown: bool, as_xsd: bool) -> None:
     """Show DATASET's columns with kind, unit and meaning, and its primary key."""
+    if as_xsd and dataset is not None:
+        click.echo(dataset_xsd(get_dataset(dataset)), nl=False)
+        return
     if markdown:
         click.echo(markdown_table(get_dataset(dataset)) if dataset else markdown_tables())
         return
