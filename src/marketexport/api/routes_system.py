@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..errors import ExportError
@@ -14,6 +15,20 @@ from .metrics import render_metrics
 
 router = APIRouter(tags=["system"])
 ServiceDep = Annotated[ServiceState, Depends(service)]
+
+
+_PAGE = files("marketexport.api").joinpath("static/index.html")
+
+
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    return RedirectResponse("/ui")
+
+
+@router.get("/ui", response_class=HTMLResponse, include_in_schema=False)
+def task_page() -> HTMLResponse:
+    """The task page: live progress, state, errors, downloads, cancel, schedules."""
+    return HTMLResponse(_PAGE.read_text(encoding="utf-8"))
 
 
 @router.get("/healthz")
