@@ -15,13 +15,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..config import Settings
 from ..errors import ExportError
 from ..tasks.store import TaskStore, task_store_path
 from .auth import User, UserStore
-from .errors import error_body, handle_export_error, handle_unexpected
+from .errors import error_body, handle_export_error, handle_http_error, handle_unexpected
 
 
 @dataclass
@@ -117,6 +118,7 @@ def create_app(
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(ExportError, handle_export_error)
     app.add_exception_handler(RequestValidationError, _invalid_body)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected)
 
     from .routes_system import router as system_router

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
     ConfigError,
@@ -26,6 +29,27 @@ STATUS_BY_ERROR: tuple[tuple[type[ExportError], int], ...] = (
 )
 
 
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response: the error class and the message the CLI would print."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not valid JSON"},
+    401: {"model": ErrorBody, "description": "No valid bearer token"},
+    404: {"model": ErrorBody, "description": "No such task (or not the caller's)"},
+    409: {"model": ErrorBody, "description": "The task's state does not allow this"},
+    422: {"model": ErrorBody, "description": "Invalid request (same message as the CLI)"},
+    503: {"model": ErrorBody, "description": "The store is busy; try again"},
+}
+
+
 def status_for(exc: ExportError) -> int:
     for kind, status in STATUS_BY_ERROR:
         if isinstance(exc, kind):
@@ -44,6 +68,14 @@ async def handle_export_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error("request %s %s failed: %s", request.method, request.url.path, exc)
         return JSONResponse(error_body("InternalError", "the export service failed"), 500)
     return JSONResponse(error_body(type(exc).__name__, str(exc)), status)
+
+
+async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Framework errors (unparsable body, unknown path, wrong method) in the same shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    kind = "RequestError" if exc.status_code < 500 else "InternalError"
+    message = str(exc.detail) if exc.status_code < 500 else "the export service failed"
+    return JSONResponse(error_body(kind, message), exc.status_code, headers=exc.headers)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -16,8 +16,9 @@ from ..tasks.stats import task_stats
 from .app import ServiceState, current_user, service
 from .auth import User
 from .body import ExportBody
+from .errors import ERROR_RESPONSES
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=["tasks"], responses=ERROR_RESPONSES)
 UserDep = Annotated[User, Depends(current_user)]
 ServiceDep = Annotated[ServiceState, Depends(service)]
 
