@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +129,11 @@ def test_cancel_stops_a_running_export_within_one_batch(
         fetched_after_cancel.append(observer.get(task.id).cancel_requested)
 
     path = Path(task_settings.store_url)
+    # One encode thread: with more, a task reads a batch ahead per extra thread (dropped
+    # on cancel, never written), which this count would see.
+    one_thread = replace(task_settings, cpu_fraction=1 / (os.cpu_count() or 1))
     runner = runner_for(
-        task_settings,
+        one_thread,
         tasks,
         open_data_store=lambda: WrappedStore(path, pause_s=0.01, on_batch=note),
     )

@@ -105,6 +105,7 @@ def tasks_group() -> None:
 @pass_app
 def submit_command(
     app: AppContext,
+    /,
     priority: int,
     owner: str,
     max_attempts: int | None,

@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import Settings
+from ..errors import StoreError
 from ..export.pipeline import run_export
 from ..store import Store, open_store
 from .attempt import AttemptContext, AttemptToken, ExportFunction, clear_dir, run_attempt
@@ -164,12 +165,15 @@ class Runner:
     def _loop(self, pool: ThreadPoolExecutor, until_idle: bool) -> None:
         next_recovery = 0.0
         while not self._stopping.is_set():
-            if time.monotonic() >= next_recovery:
-                self.recover()
-                next_recovery = time.monotonic() + max(0.1, self.lease_s / 2)
-            self._fill(pool)
-            if until_idle and self._is_idle():
-                return
+            try:
+                if time.monotonic() >= next_recovery:
+                    self.recover()
+                    next_recovery = time.monotonic() + max(0.1, self.lease_s / 2)
+                self._fill(pool)
+                if until_idle and self._is_idle():
+                    return
+            except StoreError as exc:  # the task store is busy or unwell: try again soon
+                logger.warning("runner %s: %s", self.worker_id, exc)
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
