@@ -99,9 +99,16 @@ class X25519Recipient:
 
     @classmethod
     def parse(cls, text: str) -> X25519Recipient:
-        hrp, data = bech32.decode(text.strip())
+        try:
+            hrp, data = bech32.decode(text.strip())
+        except EncryptionError as exc:
+            hrp, data = f"invalid ({exc})", b""
         if hrp != RECIPIENT_HRP or len(data) != 32:
-            raise ConfigError(f"not an age X25519 recipient: {text.strip()[:80]!r}")
+            raise ConfigError(
+                f"not an age X25519 recipient: {text.strip()[:80]!r} (expected age1... as "
+                "age-keygen prints it)",
+                recipient=text.strip()[:80],
+            )
         return cls(data)
 
     def __str__(self) -> str:
