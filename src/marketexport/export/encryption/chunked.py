@@ -83,19 +83,43 @@ class ChunkedEncryptor:
     def write(self, chunk: bytes) -> bytes:
         if self._finished:
             raise EncryptionError("write after the end of the encrypted stream")
-        self._buffer += chunk
-        out = [self._pending]
-        self._pending = b""
-        full = len(self._buffer) // CHUNK_BYTES
-        # A chunk that exactly fills the buffer is sealed now: the final chunk is the
-        # (possibly empty) remainder, so a full chunk is never the last one.
-        if full:
-            view = memoryview(self._buffer)
-            for i in range(full):
-                out.append(self._seal(view[i * CHUNK_BYTES : (i + 1) * CHUNK_BYTES]))
-            view.release()
-            del self._buffer[: full * CHUNK_BYTES]
-        return b"".join(out)
+        data = memoryview(chunk)
+        # Top up a partly filled chunk first; then seal whole chunks straight from the input
+        # into one output buffer (no intermediate copies: this stage sees every export byte).
+        # A chunk that exactly fills up is sealed now: the final chunk is the (possibly
+        # empty) remainder, so a full chunk is never the last one.
+        head = b""
+        if self._buffer:
+            take = min(CHUNK_BYTES - len(self._buffer), len(data))
+            self._buffer += data[:take]
+            data = data[take:]
+            if len(self._buffer) < CHUNK_BYTES:
+                return self._take_pending()
+            head = self._seal(bytes(self._buffer))
+            self._buffer.clear()
+        full = len(data) // CHUNK_BYTES
+        pending = self._take_pending()
+        out = bytearray(len(pending) + len(head) + full * SEALED_CHUNK_BYTES)
+        out[: len(pending)] = pending
+        offset = len(pending)
+        out[offset : offset + len(head)] = head
+        offset += len(head)
+        target = memoryview(out)
+        for i in range(full):
+            nonce = chunk_nonce(self._base_nonce, self._index)
+            piece = data[i * CHUNK_BYTES : (i + 1) * CHUNK_BYTES]
+            self._aead.encrypt_into(
+                nonce, piece, None, target[offset : offset + SEALED_CHUNK_BYTES]
+            )
+            self._index += 1
+            offset += SEALED_CHUNK_BYTES
+        target.release()
+        self._buffer += data[full * CHUNK_BYTES :]
+        return out  # a bytearray: every caller only writes and hashes it
+
+    def _take_pending(self) -> bytes:
+        pending, self._pending = self._pending, b""
+        return pending
 
     def flush(self) -> bytes:
         """Seal the short final chunk; the stream is complete after this."""
