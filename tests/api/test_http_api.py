@@ -144,3 +144,42 @@ def test_openapi_schema_is_served(service: Service) -> None:
 
     assert "/v1/tasks" in schema["paths"]
     assert "/v1/tasks/{task_id}/download" in schema["paths"]
+
+
+def test_schedules_crud_and_isolation(service: Service) -> None:
+    body = {
+        "name": "daily-candles",
+        "cron": "15 0 * * *",
+        "tz": "Europe/Berlin",
+        "misfire": "latest",
+        "window": "previous-day",
+        "export": {"dataset": "ohlcv", "format": "parquet", "compression": "zstd"},
+    }
+    with service.client("alice") as alice, service.client("bob") as bob:
+        created = alice.post("/v1/schedules", json=body)
+        listed = alice.get("/v1/schedules").json()
+        one = alice.get("/v1/schedules/daily-candles", params={"count": 3}).json()
+        paused = alice.post("/v1/schedules/daily-candles/pause").json()
+        resumed = alice.post("/v1/schedules/daily-candles/resume").json()
+        foreign = [
+            bob.get("/v1/schedules/daily-candles"),
+            bob.post("/v1/schedules/daily-candles/pause"),
+            bob.delete("/v1/schedules/daily-candles"),
+        ]
+        bobs_list = bob.get("/v1/schedules").json()
+        bad = alice.post("/v1/schedules", json={**body, "name": "x", "cron": "61 * * * *"})
+        bad_zone = alice.post("/v1/schedules", json={**body, "name": "y", "tz": "Mars/Base"})
+        deleted = alice.delete("/v1/schedules/daily-candles")
+        gone = alice.get("/v1/schedules/daily-candles")
+
+    assert created.status_code == 201, created.text
+    assert [s["name"] for s in listed] == ["daily-candles"]
+    assert len(one["next_runs"]) == 3
+    assert all(run.endswith("+00:00") for run in one["next_runs"])
+    assert paused["enabled"] is False and resumed["enabled"] is True
+    assert [r.status_code for r in foreign] == [404, 404, 404]
+    assert bobs_list == []
+    assert bad.status_code == 422 and "61" in bad.json()["error"]["message"]
+    assert bad_zone.status_code == 422 and "Mars/Base" in bad_zone.json()["error"]["message"]
+    assert deleted.status_code == 200
+    assert gone.status_code == 404

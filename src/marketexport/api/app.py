@@ -121,9 +121,11 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected)
 
+    from .routes_schedules import router as schedules_router
     from .routes_system import router as system_router
     from .routes_tasks import router as tasks_router
 
     app.include_router(system_router)
     app.include_router(tasks_router, prefix="/v1")
+    app.include_router(schedules_router, prefix="/v1")
     return app

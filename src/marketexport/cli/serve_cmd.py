@@ -37,6 +37,7 @@ def serve_command(
 
     from ..api.app import create_app
     from ..tasks.runner import Runner
+    from ..tasks.scheduler import scheduler_hooks
 
     if (tls_cert is None) != (tls_key is None):
         raise ConfigError("give both --tls-cert and --tls-key, or neither")
@@ -48,7 +49,7 @@ def serve_command(
         thread = threading.Thread(target=runner.run, name="runner", daemon=True)
         starts.append(thread.start)
         stops.append(lambda: (runner.stop(), thread.join(timeout=60)))
-    for start, stop in _scheduler_hooks(settings, tasks):
+    for start, stop in scheduler_hooks(settings, tasks):
         starts.append(start)
         stops.append(stop)
 
@@ -68,15 +69,6 @@ def serve_command(
     scheme = "https" if tls_cert else "http"
     click.echo(f"marketexport serving on {scheme}://{host}:{port} (API under /v1)", err=True)
     uvicorn.Server(config).run()
-
-
-def _scheduler_hooks(settings: object, tasks: TaskStore) -> list[tuple[object, object]]:
-    """Start/stop hooks of the scheduler loop, when schedules are available."""
-    try:
-        from ..tasks.scheduler import scheduler_hooks
-    except ImportError:
-        return []
-    return list(scheduler_hooks(settings, tasks))
 
 
 @click.group("users")
