@@ -253,3 +253,44 @@ def test_cli_walks_the_real_folders_and_refuses_only_what_it_must(
     for case in CASES:
         if not case.hints:
             assert reports[case.path]["rows_added"] == len(case.expected(real))
+
+
+@pytest.mark.parametrize(
+    ("source", "symbol"),
+    [
+        ("ohlcv/binance_vision/um/BTCUSDT-1h-2026-09-15.csv", "BTC/USDT:USDT"),
+        ("ohlcv/binance_vision/spot/BTCUSDT-1m-2026-09-15.csv", "BTC/USDT"),
+    ],
+)
+def test_kline_market_is_read_from_the_content_outside_binance_folders(
+    real: Path, tmp_path: Path, store: DuckDBStore, source: str, symbol: str
+) -> None:
+    """The official futures header says futures; microsecond times say spot."""
+    target = tmp_path / "downloads" / Path(source).name
+    target.parent.mkdir()
+    shutil.copy(real / source, target)
+
+    report = ingest_file(target, store, Hints())
+    stored = store.scan(OHLCV, [], ["symbol"], 100)
+    symbols = {value for batch in stored for value in batch.column(0).to_pylist()}
+    stored.close()
+
+    assert report.ok, report.error
+    assert symbols == {symbol}
+
+
+def test_mark_price_klines_folder_sets_the_price_type(
+    real: Path, tmp_path: Path, store: DuckDBStore
+) -> None:
+    source = real / "ohlcv/binance_vision/um/BTCUSDT-1h-2026-09-15.csv"
+    target = tmp_path / "futures/um/daily/markPriceKlines/BTCUSDT/1h" / source.name
+    target.parent.mkdir(parents=True)
+    shutil.copy(source, target)
+
+    report = ingest_file(target, store, Hints())
+    stored = store.scan(OHLCV, [], ["symbol", "price_type"], 100)
+    rows = {tuple(row.values()) for batch in stored for row in batch.to_pylist()}
+    stored.close()
+
+    assert report.ok, report.error
+    assert rows == {("BTC/USDT:USDT", "mark")}

@@ -77,7 +77,8 @@ def is_number(text: str) -> bool:
 
 def first_line(data: bytes) -> str:
     """The first line of ``data``, decoded tolerantly (invalid UTF-8 becomes U+FFFD)."""
-    line = data.split(b"\n", 1)[0]
+    end = data.find(b"\n")
+    line = data if end < 0 else data[:end]
     return line.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
 
 
@@ -174,18 +175,11 @@ def epoch_times(
     """
     values = _flat(values)
     if not pa.types.is_integer(values.type):
-        texts = values.to_pylist()
-        for index, text in enumerate(texts):
-            if text is not None and not _INTEGER.match(text.strip()):
-                problem = f"{what} {text!r} is not a whole epoch number"
-                if is_number(text):
-                    problem += (
-                        " (scientific or decimal notation: the digits were lost, as when a "
-                        "spreadsheet re-saves the file)"
-                    )
-                with at_lines(path, first):
-                    raise ConvertError(problem, index)
-        values = integers(path, values, what, first)
+        try:
+            values = pc.cast(pc.utf8_trim_whitespace(values), pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            _refuse_epoch_text(path, values, what, first)
+            values = integers(path, values, what, first)
     if len(values) == 0:
         return pa.array([], pa.timestamp("ns")), unit or "ms"
     if values.null_count:
@@ -205,6 +199,20 @@ def epoch_times(
         return epoch_to_ns(values, found), found
     except pa.ArrowInvalid as exc:
         raise source_error(path, f"{what} out of range for {_UNIT_NAMES[found]}: {exc}") from exc
+
+
+def _refuse_epoch_text(path: Path, values: pa.Array, what: str, first: int | None) -> None:
+    """Raise naming the first value that is not a whole epoch number."""
+    for index, text in enumerate(values.to_pylist()):
+        if text is not None and not _INTEGER.match(text.strip()):
+            problem = f"{what} {text!r} is not a whole epoch number"
+            if is_number(text):
+                problem += (
+                    " (scientific or decimal notation: the digits were lost, as when a "
+                    "spreadsheet re-saves the file)"
+                )
+            with at_lines(path, first):
+                raise ConvertError(problem, index)
 
 
 def booleans(path: Path, values: pa.Array, what: str, first: int | None) -> pa.Array:
