@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 # Read-back requests in flight at once (32 KiB each): bounds memory while hiding latency.
 READ_AHEAD_REQUESTS = 64
 READ_WINDOW_BYTES = 8 * CHUNK_BYTES
+WINDOW_BYTES = 16 * CHUNK_BYTES
 _NOT_RETRYABLE = (errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EROFS)
 
 
@@ -54,11 +55,21 @@ class SftpDestination:
         self._login = login
         self._client = connect(spec, login, self.url)
         try:
-            self._sftp = self._client.open_sftp()
+            self._sftp = self._open_sftp()
             self.directory = self._make_directory(spec.path)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
             raise self._error(exc, "opening the remote directory") from None
+
+    def _open_sftp(self) -> paramiko.SFTPClient:
+        transport = self._client.get_transport()
+        if transport is None:
+            raise EOFError("the SSH connection closed")
+        # A wider channel window than paramiko's default keeps more writes in flight.
+        sftp = paramiko.SFTPClient.from_transport(transport, window_size=WINDOW_BYTES)
+        if sftp is None:
+            raise EOFError("the SFTP subsystem could not be opened")
+        return sftp
 
     def _make_directory(self, path: str) -> str:
         """Create the remote directory (and its parents) when missing; ``/~/x`` is HOME/x."""

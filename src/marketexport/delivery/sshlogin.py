@@ -93,16 +93,53 @@ class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
         raise _UnknownHostKey(hostname, key)
 
 
+_KEY_CLASSES: dict[str, type[paramiko.PKey]] = {
+    "ssh-ed25519": paramiko.Ed25519Key,
+    "ssh-rsa": paramiko.RSAKey,
+    "ecdsa-sha2-nistp256": paramiko.ECDSAKey,
+    "ecdsa-sha2-nistp384": paramiko.ECDSAKey,
+    "ecdsa-sha2-nistp521": paramiko.ECDSAKey,
+}
+_OPENSSH_MAGIC = b"openssh-key-v1\x00"
+
+
+def openssh_key_class(path: Path) -> type[paramiko.PKey] | None:
+    """The key class of an OpenSSH-format private key, read from its clear public part.
+
+    Knowing the class up front lets the key be decrypted once: ``PKey.from_path`` runs the
+    (deliberately slow) bcrypt key derivation twice.
+    """
+    lines = path.read_text(encoding="ascii", errors="replace").splitlines()
+    if not lines or lines[0].strip() != "-----BEGIN OPENSSH PRIVATE KEY-----":
+        return None
+    try:
+        body = base64.b64decode("".join(line for line in lines[1:] if "-----" not in line))
+        if not body.startswith(_OPENSSH_MAGIC):
+            return None
+        message = paramiko.Message(body[len(_OPENSSH_MAGIC) :])
+        for _ in range(3):  # cipher name, KDF name, KDF options
+            message.get_binary()
+        message.get_int()  # number of keys
+        kind = paramiko.Message(message.get_binary()).get_text()
+    except (ValueError, IndexError, paramiko.SSHException):
+        return None
+    return _KEY_CLASSES.get(kind)
+
+
 def load_client_key(login: SshLogin) -> paramiko.PKey | None:
     """The client's private key from the key directory, or None (agent only)."""
     if login.key_path is None:
         return None
     phrase = login.passphrase.reveal() if login.passphrase else None
     try:
-        return paramiko.PKey.from_path(login.key_path, passphrase=phrase)
-    except paramiko.PasswordRequiredException:
+        kind = openssh_key_class(login.key_path)
+        if kind is not None:
+            return kind.from_private_key_file(str(login.key_path), phrase)  # type: ignore[arg-type]
+        return paramiko.PKey.from_path(login.key_path, phrase)  # type: ignore[arg-type]
+    except (paramiko.PasswordRequiredException, TypeError):
+        # paramiko raises TypeError for an encrypted key given no passphrase.
         why = f"it is encrypted and {PASSPHRASE_VARIABLE} is not set"
-    except (paramiko.SSHException, ValueError, TypeError):
+    except (paramiko.SSHException, ValueError):
         why = f"its format is not supported or {PASSPHRASE_VARIABLE} does not open it"
     except OSError as exc:
         why = exc.strerror or "it cannot be read"
