@@ -15,6 +15,7 @@ from ..errors import RequestError
 from ..export.pipeline import Progress
 from ..tasks.model import DEFAULT_OWNER, Task, TaskState, check_state, iso_time
 from ..tasks.runner import Runner
+from ..tasks.scheduler import scheduler_hooks
 from ..tasks.stats import task_stats
 from ..tasks.store import TaskStore
 from . import AppContext, pass_app
@@ -297,9 +298,15 @@ def run_worker_command(
         runner.stop(now=again)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # Schedules create their tasks from inside the worker (docs/schedules.md).
+    hooks = list(scheduler_hooks(app.settings, store))
     try:
+        for start, _ in hooks:
+            start()
         runner.run(until_idle=until_idle, grace_s=grace_s)
     finally:
+        for _, stop in hooks:
+            stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         store.close()

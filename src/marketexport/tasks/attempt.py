@@ -25,6 +25,7 @@ from ..store import Store
 from .budget import CpuBudget
 from .model import Task, TaskError, TaskProgress, iso_time
 from .store import TaskStore
+from .windows_rel import run_file_name
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ def run_attempt(context: AttemptContext, task: Task, token: AttemptToken) -> Non
                 threads=context.budget.task_threads,
                 progress=recorder,
                 cancel=token,
+                file_name=run_file_name(task.request),
                 extra=task_extra(task),
                 progress_interval_s=min(0.25, context.progress_write_s),
             )

@@ -25,6 +25,7 @@ import re
 import string
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import RequestError
@@ -239,6 +240,24 @@ def render_file_name(
             template,
             f"it gives {name!r}, not a plain file name (letters, digits and . _ + = @ , -, "
             "starting with a letter or digit, at most 200 characters)",
+        )
+    return name
+
+
+def run_file_name(request: dict[str, Any]) -> str | None:
+    """The file name a scheduled run's request carries (``file_name``), checked again.
+
+    The task runner calls this: a request dict can reach the task store from other code
+    than the scheduler, and a name must never lead outside the task's directory.
+    """
+    name = request.get("file_name")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not _SAFE_FILE_NAME.match(name) or ".." in name:
+        raise RequestError(
+            f"invalid file name {name!r} in the task's request (expected a plain file name: "
+            "letters, digits and . _ + = @ , -)",
+            file_name=str(name),
         )
     return name
 
