@@ -93,10 +93,8 @@ def encryptor(spec: EncryptionSpec, keys: KeyRing, content: dict[str, Any]) -> P
         "content": content,
     }
     preamble = build_preamble(header)
-    description = {"scheme": "aes256", "container": 1, "payload": header["payload"]}
-    description["key"] = {k: v for k, v in key_header.items() if k in ("type", "name", "id")}
-    if spec.passphrase_env:
-        description["key"]["kdf"] = "argon2id"
+    shown = {k: v for k, v in key_header.items() if k in ("type", "name", "id", "kdf")}
+    description = {"scheme": "aes256", "container": 1, "payload": header["payload"], "key": shown}
     return PreambleStage(preamble, ChunkedEncryptor(input_key.reveal(), preamble), description)
 
 

@@ -115,7 +115,9 @@ class ChunkedEncryptor:
             offset += SEALED_CHUNK_BYTES
         target.release()
         self._buffer += data[full * CHUNK_BYTES :]
-        return out  # a bytearray: every caller only writes and hashes it
+        # A bytearray: callers only write and hash it, and converting it to bytes would copy
+        # every export byte once more.
+        return out  # type: ignore[return-value]
 
     def _take_pending(self) -> bytes:
         pending, self._pending = self._pending, b""

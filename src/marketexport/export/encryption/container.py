@@ -80,11 +80,12 @@ class PreambleStage:
         return head
 
     def write(self, chunk: bytes) -> bytes:
-        out = self._inner.write(chunk)
+        out: bytes = self._inner.write(chunk)
         return self._take() + out if self._pending else out
 
     def flush(self) -> bytes:
-        return self._take() + self._inner.flush()
+        tail: bytes = self._inner.flush()
+        return self._take() + tail
 
     def close(self) -> None:
         self._inner.close()

@@ -65,6 +65,7 @@ def describe_key(directory: KeyDirectory, name: str, kind: str) -> KeyInfo:
     """Name, kind and fingerprints; reads private files only through the permission check."""
     private = directory.private_path(name, kind)
     public = directory.public_path(name, kind)
+    prints: tuple[str, ...]
     if kind == "aes256":
         secret = parse_aes_key(directory.private_bytes(name, kind), str(private))
         prints = (key_id(secret.reveal()),)
