@@ -24,7 +24,8 @@ from marketexport.request import build_request
 from marketexport.store.duckdb import DuckDBStore
 from tests.conftest import REAL
 from tests.helpers import decompress_with_own_library
-from tests.ingest.expected import BROKEN, CASES, MS, US, Case, Row, ns_of
+from tests.ingest.expected import MS, US, Case, Row, ns_of
+from tests.ingest.market_cases import BROKEN, CASES
 
 FORMATS = ("csv", "json", "jsonl", "parquet")
 UNIT_NS = {"ms": MS, "us": US, "ns": 1}

@@ -16,7 +16,8 @@ from marketexport.cli import main
 from marketexport.datasets import OHLCV, TRADES
 from marketexport.ingest import Hints, ingest_file, pick_importer
 from marketexport.store.duckdb import DuckDBStore
-from tests.ingest.expected import BROKEN, CASES, Case
+from tests.ingest.expected import Case
+from tests.ingest.market_cases import BROKEN, CASES
 
 # Which importer must claim each real file: the first fragment of its path that matches.
 IMPORTER_BY_PATH = (

@@ -177,8 +177,8 @@ def trades_table(
     for name in ("price", "amount", "cost"):
         if name in columns:
             values[name] = decimals(path, columns[name], name, first, from_float=from_float)
-    require(path, values["price"], "price", first)  # type: ignore[arg-type]
-    require(path, values["amount"], "amount", first)  # type: ignore[arg-type]
+    require(path, values["price"], "price", first)
+    require(path, values["amount"], "amount", first)
     return build_table(TRADES, values, len(times))
 
 
