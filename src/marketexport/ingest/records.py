@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from .convert import ConvertError, build_table, decimal_from_text, source_error
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
+STORE_PLACES = 18
+STORE_STEP = Decimal(1).scaleb(-STORE_PLACES)
 
 
 class ColumnRows:
@@ -65,7 +67,7 @@ class ColumnRows:
             raise source_error(path, f"cannot build {self.spec.name} rows: {exc}") from None
 
     def _decimals(self, path: Path, name: str, values: list[Any]) -> pa.Array:
-        texts = [None if value is None else str(value) for value in values]
+        texts = [None if value is None else _number_text(value) for value in values]
         try:
             return decimal_from_text(texts, name)
         except ConvertError as exc:
@@ -89,6 +91,20 @@ def naming_file(path: Path) -> Iterator[None]:
         if str(path) in exc.message:
             raise
         raise SourceError(f"{path}: {exc.message}", **{**exc.attrs, "path": str(path)}) from None
+
+
+def _number_text(value: Any) -> str:
+    """Text of a value: JSON strings as written; JSON numbers and floats are binary floats
+    written as text, rounded half-even to the store's 18 places when they need more."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -STORE_PLACES:
+            value = value.quantize(STORE_STEP, ROUND_HALF_EVEN, Context(prec=80))
+    return str(value)
 
 
 def ranks(keys: Iterable[Hashable]) -> list[int]:
