@@ -38,6 +38,7 @@ from marketexport.store.duckdb import DuckDBStore
 PASSPHRASE = "pass-3f9c1d7e-delivery-test"
 S3_KEY_ID = "AKIADELIVERYTEST0001"
 S3_SECRET = "secret-8b2e7a55c0d94f1e-delivery-test"
+S3_TOKEN = "token-51d0c4a9e7b23f68-delivery-test"
 T0_NS = 1_700_000_000_000 * 1_000_000
 SSHD = Path("/usr/sbin/sshd")
 
@@ -248,7 +249,7 @@ class SecretWatch:
 def watch(caplog: pytest.LogCaptureFixture, key_dir: KeyDir) -> Iterator[SecretWatch]:
     """Capture every log record at DEBUG; at the end no secret may appear anywhere."""
     caplog.set_level(logging.DEBUG)
-    seen = SecretWatch([PASSPHRASE, S3_SECRET, *key_dir.secret_texts()])
+    seen = SecretWatch([PASSPHRASE, S3_SECRET, S3_TOKEN, S3_KEY_ID, *key_dir.secret_texts()])
     yield seen
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     records = [r for phase in ("setup", "call") for r in caplog.get_records(phase)]  # type: ignore[arg-type]
@@ -286,8 +287,9 @@ class S3Server:
             "s3",
             endpoint_url=self.endpoint,
             region_name="us-east-1",
-            aws_access_key_id=S3_KEY_ID,
-            aws_secret_access_key=S3_SECRET,
+            # The test's own client has other keys, so the watched ones are only deliver's.
+            aws_access_key_id="AKIATESTINSPECTOR001",
+            aws_secret_access_key="inspector-secret",
         )
 
     def download(self, bucket: str, prefix: str, into: Path) -> list[str]:
@@ -313,7 +315,11 @@ class S3Server:
         return uploads
 
 
-S3_ENV = {"AWS_ACCESS_KEY_ID": S3_KEY_ID, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+    "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+    "AWS_SESSION_TOKEN": S3_TOKEN,
+}
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ metadata service is asked, so a delivery never reaches an address it was not giv
 from __future__ import annotations
 
 import configparser
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,10 +116,42 @@ def check_endpoint(endpoint: str | None, allow_http_loopback: bool) -> str | Non
     )
 
 
+class _MaskSignedHeaders(logging.Filter):
+    """Masks the Authorization header and session token in botocore's debug records.
+
+    botocore logs each prepared request, and the canonical request it signs, at DEBUG;
+    both would carry the signature, the access key id and a session token.
+    """
+
+    _HEADER = re.compile(
+        r"((?:'|\b)(?:authorization|x-amz-security-token)(?:': b?'|:))[^'\n]*", re.IGNORECASE
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self._HEADER.sub(r"\1***", message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+_MASK = _MaskSignedHeaders()
+
+
+def mask_botocore_logs() -> None:
+    """Attach the mask to the botocore loggers that print requests (once)."""
+    for name in ("botocore.endpoint", "botocore.auth", "botocore.httpsession"):
+        target = logging.getLogger(name)
+        if _MASK not in target.filters:
+            target.addFilter(_MASK)
+
+
 def make_client(settings: Any, login: S3Login) -> Any:
     """A boto3 S3 client for these settings; TLS certificates are always verified."""
     import boto3
     from botocore.config import Config
+
+    mask_botocore_logs()
 
     endpoint = check_endpoint(settings.s3_endpoint, settings.s3_allow_http_loopback)
     config = Config(
