@@ -200,3 +200,18 @@ def test_rsa_recipient_under_2048_bits_is_refused(tmp_path: Path) -> None:
             format="csv",
             encryption=EncryptionSpec("rsa2048", recipients=(str(pem),)),
         )
+
+
+def test_listing_flags_a_loose_key_file_without_reading_it(tmp_path: Path) -> None:
+    directory = KeyDirectory(tmp_path / "keys")
+    directory.generate("aes256", "loose")
+    directory.generate("fernet", "tight")
+    os.chmod(directory.path / "loose.aes256", 0o644)
+    secret = (directory.path / "loose.aes256").read_text().strip()
+
+    listed = {info.name: info for info in directory.list()}
+
+    assert listed["loose"].fingerprints[0].startswith("unusable: ConfigError")
+    assert "0644" in listed["loose"].fingerprints[0]
+    assert secret not in listed["loose"].fingerprints[0]
+    assert listed["tight"].fingerprints[0].startswith("mx1:")

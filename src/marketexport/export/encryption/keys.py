@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import ConfigError, EncryptionError, NotFoundError
+from ...errors import ConfigError, EncryptionError, ExportError, NotFoundError
 
 KINDS = ("aes256", "rsa", "fernet", "signing", "age")
 _PRIVATE_SUFFIX = {
@@ -248,7 +248,12 @@ class KeyDirectory:
                 suffix = _PRIVATE_SUFFIX[kind]
                 name = entry.name[: -len(suffix)]
                 if entry.name.endswith(suffix) and _NAME.match(name) and "." not in name:
-                    found.append(describe_key(self, name, kind))
+                    try:
+                        found.append(describe_key(self, name, kind))
+                    except ExportError as exc:
+                        # Listed all the same, so that a loose or damaged file is seen.
+                        problem = f"unusable: {type(exc).__name__}: {exc}"
+                        found.append(KeyInfo(name, kind, (problem,), entry))
                     break
         return found
 
