@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
+from ..delivery import deliver
 from ..errors import ExportError, TaskCancelled
 from ..export.pipeline import ExportResult, Progress, run_export
 from ..request import ExportRequest
@@ -52,6 +54,8 @@ class AttemptContext:
     retry_delay_s: float
     progress_write_s: float
     export: ExportFunction = run_export
+    # Settings for delivering to a request's destination (credentials, host keys, endpoint).
+    settings: Settings | None = None
 
 
 class AttemptToken:
@@ -134,6 +138,7 @@ def result_record(result: ExportResult) -> dict[str, Any]:
         "file_bytes": result.manifest.file_bytes,
         "file_sha256": result.manifest.file_sha256,
         "manifest": result.manifest.to_dict(),
+        **({"delivery": result.extra["delivery"]} if "delivery" in result.extra else {}),
     }
 
 
@@ -169,6 +174,11 @@ def run_attempt(context: AttemptContext, task: Task, token: AttemptToken) -> Non
             )
         finally:
             context.release_store()
+        if request.destination:
+            # A DeliveryError is an ExportError: a dropped connection is retried like any
+            # other retryable failure, and the retry resumes the upload.
+            receipt = deliver(result, request.destination, context.settings, cancel=token)
+            result.extra["delivery"] = receipt.to_dict()
     except TaskCancelled:
         clear_dir(output_dir)
         _end_cancelled(context, task, token)

@@ -118,6 +118,7 @@ class Runner:
             ),
             progress_write_s=progress_write_s,
             export=export,
+            settings=settings,
         )
         self._active: dict[str, AttemptToken] = {}
         self._lock = threading.Lock()
