@@ -3,6 +3,7 @@ misfire policies after an outage, pause/resume, run now, and refusals that store
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -381,3 +382,25 @@ def test_a_window_in_the_schedule_zone_is_not_utc(
     midnight = datetime(2024, 5, 2, tzinfo=ZoneInfo("Australia/Sydney"))
     assert task.scheduled_for_ns == datetime_to_ns(midnight)
     assert task.request["start"] == ns_to_iso(datetime_to_ns(midnight - timedelta(days=1)))
+
+
+def test_scheduler_hooks_of_serve_and_run_worker_tick_at_once_and_stop(tmp_path: Path) -> None:
+    from marketexport.config import load_settings
+    from marketexport.tasks.scheduler import scheduler_hooks
+
+    settings = load_settings({"data_dir": tmp_path / "data"}, environ={})
+    three_minutes_ago = time.time() - 185
+    past = TaskStore.open(settings, clock=lambda: three_minutes_ago)
+    ScheduleStore(past).add("minutely", cron="* * * * *", request=candles())
+    past.close()
+    tasks = TaskStore.open(settings)
+
+    ((start, stop),) = scheduler_hooks(settings, tasks)
+    start()
+    deadline = time.monotonic() + 10
+    while tasks.count() < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop()
+
+    assert tasks.count() == 3  # the three minutes due within the grace period
+    tasks.close()
