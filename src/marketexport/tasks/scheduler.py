@@ -131,9 +131,7 @@ class Scheduler:
         now = self.now()
         now_ns = datetime_to_ns(now)
         handled: list[ScheduledRun] = []
-        for schedule in self.schedules.list(enabled_only=True):
-            if schedule.next_instant_ns is None or schedule.next_instant_ns > now_ns:
-                continue
+        for schedule in self.schedules.due(now_ns):
             try:
                 handled.extend(self.tick_schedule(schedule, now))
             except ExportError as exc:

@@ -314,6 +314,15 @@ class ScheduleStore:
         rows = self.tasks.read(f"SELECT * FROM schedules {clause} ORDER BY owner, name", params)
         return [_from_row(row) for row in rows]
 
+    def due(self, now_ns: int) -> list[Schedule]:
+        """Enabled schedules whose next instant has come (the scheduler's one query)."""
+        rows = self.tasks.read(
+            "SELECT * FROM schedules WHERE enabled = 1 AND next_instant_ns <= ? "
+            "ORDER BY next_instant_ns, id",
+            (now_ns,),
+        )
+        return [_from_row(row) for row in rows]
+
     def set_enabled(self, name: str, enabled: bool, owner: str = DEFAULT_OWNER) -> Schedule:
         """Pause or resume. Resuming starts from now: instants missed while paused never run."""
         current = self.get(name, owner)
