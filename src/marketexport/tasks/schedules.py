@@ -10,6 +10,7 @@ only ever moved forward, so two schedulers updating it in any order agree.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import re
@@ -314,7 +315,7 @@ class ScheduleStore:
         rows = self.tasks.read(f"SELECT * FROM schedules {clause} ORDER BY owner, name", params)
         return [_from_row(row) for row in rows]
 
-    def due(self, now_ns: int) -> list[Schedule]:
+    def due(self, now_ns: int) -> builtins.list[Schedule]:
         """Enabled schedules whose next instant has come (the scheduler's one query)."""
         rows = self.tasks.read(
             "SELECT * FROM schedules WHERE enabled = 1 AND next_instant_ns <= ? "
