@@ -18,7 +18,7 @@ from ..errors import SourceError
 from . import Hints, Parsed
 from .convert import source_error
 from .records import NS_PER_MS, ColumnRows, boolean, field, integer, load_json, naming_file
-from .symbols import normalize_exchange, unify_symbol
+from .symbols import EXCHANGE_ALIASES, normalize_exchange, unify_symbol
 
 ORDER_METHODS = ("fetchOrders", "fetchOrder", "fetchOpenOrders", "fetchClosedOrders")
 TRADE_METHODS = ("fetchMyTrades", "fetchOrderTrades")
@@ -159,7 +159,14 @@ def add_position(
 
 def _exchange(path: Path, hints: Hints) -> str:
     # ccxt names its static files by exchange (binance.json); excerpts keep that prefix.
-    name = hints.exchange or path.name.split("_")[0].split(".")[0]
+    prefix = path.name.split("_")[0].split(".")[0].lower()
+    name = prefix if prefix in EXCHANGE_ALIASES else hints.exchange
+    if not name:
+        raise SourceError(
+            f"{path}: the file name does not start with an exchange id; give it with "
+            "--exchange binance",
+            path=str(path),
+        )
     exchange, _market = normalize_exchange(name)
     if exchange != "binance":
         raise SourceError(

@@ -48,10 +48,10 @@ def bybit_symbol(topic: str, native: str, hints: Hints, path: Path, line: int) -
     parts = topic.split(".")
     if len(parts) != 3 or parts[0] != "orderbook":
         raise source_error(path, f"topic {topic!r} is not orderbook.<depth>.<symbol>", line)
-    if hints.symbol:
-        return unify_symbol(hints.symbol, "bybit", "derivative")
     if parts[1] in DERIVATIVE_ONLY_DEPTHS:
         return unify_symbol(native, "bybit", "derivative")
+    if hints.symbol:
+        return unify_symbol(hints.symbol, "bybit", "derivative")
     raise source_error(
         path,
         f"{native}: depth {parts[1]} exists for Bybit spot and derivatives alike; say which "

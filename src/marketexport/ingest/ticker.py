@@ -35,17 +35,17 @@ _PRODUCT = re.compile(r"(?<![A-Za-z0-9])([A-Z0-9]{2,10}-[A-Z0-9]{2,10})(?![A-Za-
 
 
 def coinbase_product(path: Path, hints: Hints) -> str:
-    """The product of a saved ticker: from --symbol, else from the file name."""
+    """The product of a saved ticker: from the file name, else from --symbol."""
+    match = _PRODUCT.search(path.stem)
+    if match is not None:
+        return unify_symbol(match[1], "coinbase", "spot")
     if hints.symbol:
         return unify_symbol(hints.symbol, "coinbase", "spot")
-    match = _PRODUCT.search(path.stem)
-    if match is None:
-        raise source_error(
-            path,
-            "a Coinbase ticker response names no product and the file name holds no "
-            "product id such as BTC-USD; give it with --symbol",
-        )
-    return unify_symbol(match[1], "coinbase", "spot")
+    raise source_error(
+        path,
+        "a Coinbase ticker response names no product and the file name holds no "
+        "product id such as BTC-USD; give it with --symbol",
+    )
 
 
 def read_coinbase_ticker(path: Path, hints: Hints) -> list[Parsed]:
