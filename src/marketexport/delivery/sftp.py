@@ -239,7 +239,7 @@ class SftpDestination:
             why, retryable = errno.errorcode.get(code or 0, "error") + f" ({exc})", False
         else:
             why, retryable = "the connection was lost" if dropped else str(exc), True
-        secrets = ()
+        secrets: tuple[str, ...] = ()
         if self._login.passphrase is not None:
             secrets = (self._login.passphrase.reveal().decode("utf-8", "replace"),)
         return DeliveryError(

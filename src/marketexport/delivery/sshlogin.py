@@ -86,7 +86,7 @@ class _UnknownHostKey(Exception):
         self.key = key
 
 
-class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+class _RefuseUnknown(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
     """Refuses every host whose key is not in the known-hosts file."""
 
     def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
@@ -134,8 +134,8 @@ def load_client_key(login: SshLogin) -> paramiko.PKey | None:
     try:
         kind = openssh_key_class(login.key_path)
         if kind is not None:
-            return kind.from_private_key_file(str(login.key_path), phrase)  # type: ignore[arg-type]
-        return paramiko.PKey.from_path(login.key_path, phrase)  # type: ignore[arg-type]
+            return kind.from_private_key_file(str(login.key_path), phrase)
+        return paramiko.PKey.from_path(login.key_path, phrase)
     except (paramiko.PasswordRequiredException, TypeError):
         # paramiko raises TypeError for an encrypted key given no passphrase.
         why = f"it is encrypted and {PASSPHRASE_VARIABLE} is not set"
