@@ -68,6 +68,22 @@ def read_rows(path: Path, fmt: str) -> list[dict[str, Any]] | None:
         return [json.loads(line, parse_float=Decimal) for line in lines]
     if fmt == "json":
         return list(json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal))
+    if fmt == "xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True)
+        rows: list[dict[str, Any]] = []
+        for sheet in book.worksheets:
+            header, *body = list(sheet.iter_rows(values_only=True))
+            names = [str(name).split(" ")[0] for name in header]
+            rows += [dict(zip(names, values, strict=True)) for values in body]
+        book.close()
+        return rows
+    if fmt == "xml":
+        from lxml import etree
+
+        root = etree.parse(str(path)).getroot()
+        return [{child.tag: child.text for child in row} for row in root.iter("row")]
     return None
 
 
@@ -112,7 +128,7 @@ def test_encrypted_export_decrypts_to_the_source(
         with pytest.raises(RequestError) as refused:
             run_export(bare, filled, output_dir=tmp_path / "bare")
         pytest.skip(f"{fmt} does not take {codec}: {refused.value}")
-    plain = tmp_path / "plain"
+    plain = tmp_path / f"plain.{fmt}"
     cli_decrypt(ring, scheme, result.path, plain)
 
     manifest = result.manifest
