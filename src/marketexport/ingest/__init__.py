@@ -155,7 +155,7 @@ def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
         )
     except ExportError as exc:
         report.error = str(exc)
-        logger.warning("import of %s refused: %s", path, exc)
+        logger.info("import of %s refused: %s", path, exc)
         return report
     for name, result in results.items():
         report.datasets[name] = {
