@@ -282,6 +282,7 @@ def run_worker_command(
 ) -> None:
     """Run queued export tasks in the foreground until SIGTERM or SIGINT."""
     tasks_logger = logging.getLogger("marketexport.tasks")
+    level_before = tasks_logger.level
     if tasks_logger.getEffectiveLevel() > logging.INFO:
         tasks_logger.setLevel(logging.INFO)
     store = open_tasks(app)
@@ -309,6 +310,7 @@ def run_worker_command(
             stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        tasks_logger.setLevel(level_before)
         store.close()
 
 

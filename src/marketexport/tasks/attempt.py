@@ -81,15 +81,25 @@ class AttemptToken:
 
 
 class ProgressRecorder:
-    """The pipeline's progress callback: writes to the task store and logs, both throttled."""
+    """The pipeline's progress callback: keeps the latest figures and logs them, throttled.
 
-    def __init__(self, context: AttemptContext, task: Task, token: AttemptToken) -> None:
+    With ``write_through`` it also writes them to the task store, at most every
+    ``progress_write_s``; a runner instead collects them from every task it runs and
+    writes them together (:meth:`take_unsent`), so that the task threads never wait for
+    the disk.
+    """
+
+    def __init__(
+        self, context: AttemptContext, task: Task, token: AttemptToken, *, write_through: bool
+    ) -> None:
         self._context = context
         self._task = task
         self._token = token
+        self._write_through = write_through
         self._last_write = 0.0
         self._last_log = time.monotonic()
         self._last_log_percent = 0.0
+        self._unsent = False
         self.last = TaskProgress()
 
     def __call__(self, progress: Progress) -> None:
@@ -100,22 +110,36 @@ class ProgressRecorder:
             round(progress.rows_per_s, 1),
             None if progress.eta_s is None else round(progress.eta_s, 2),
         )
+        self._unsent = True
         now = time.monotonic()
-        if now - self._last_write >= self._context.progress_write_s:
+        if self._write_through and now - self._last_write >= self._context.progress_write_s:
             self._last_write = now
-            held = self._context.tasks.report_progress(
-                self._task.id, self._context.worker_id, self.last
-            )
-            self._token.lost = self._token.lost or not held
+            latest = self.take_unsent()
+            if latest is not None:
+                held = self._context.tasks.report_progress(
+                    self._task.id, self._context.worker_id, latest
+                )
+                self._token.lost = self._token.lost or not held
+        self._log(progress, now)
+
+    def take_unsent(self) -> TaskProgress | None:
+        """The latest figures if they were not written yet (then they count as written)."""
+        if not self._unsent:
+            return None
+        self._unsent = False
+        return self.last
+
+    def _log(self, progress: Progress, now: float) -> None:
         percent = self.last.percent or 0.0
-        if now - self._last_log >= LOG_EVERY_S or percent >= self._last_log_percent + 5.0:
-            self._last_log, self._last_log_percent = now, percent
-            logger.info(
-                "task %s progress rows=%d/%d bytes=%d percent=%.1f elapsed_s=%.1f",
-                self._task.id, progress.rows_done, progress.rows_total,
-                progress.bytes_written, percent, progress.elapsed_s,
-                extra={"task_id": self._task.id},
-            )  # fmt: skip
+        if now - self._last_log < LOG_EVERY_S and percent < self._last_log_percent + 5.0:
+            return
+        self._last_log, self._last_log_percent = now, percent
+        logger.info(
+            "task %s progress rows=%d/%d bytes=%d percent=%.1f elapsed_s=%.1f",
+            self._task.id, progress.rows_done, progress.rows_total,
+            progress.bytes_written, percent, progress.elapsed_s,
+            extra={"task_id": self._task.id},
+        )  # fmt: skip
 
 
 def retry_delay_s(base_s: float, attempts: int) -> float:
@@ -151,11 +175,20 @@ def task_extra(task: Task) -> dict[str, Any]:
     return {"task": extra}
 
 
-def run_attempt(context: AttemptContext, task: Task, token: AttemptToken) -> None:
-    """Run one claimed attempt to its end and record the outcome in the task store."""
+def run_attempt(
+    context: AttemptContext,
+    task: Task,
+    token: AttemptToken,
+    recorder: ProgressRecorder | None = None,
+) -> None:
+    """Run one claimed attempt to its end and record the outcome in the task store.
+
+    Without a ``recorder``, progress goes straight to the task store (throttled).
+    """
     output_dir = task.output_dir(context.export_root)
     clear_dir(output_dir)
-    recorder = ProgressRecorder(context, task, token)
+    if recorder is None:
+        recorder = ProgressRecorder(context, task, token, write_through=True)
     try:
         request = ExportRequest.from_dict(task.request)
         store = context.acquire_store()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -80,27 +80,45 @@ class LeaseTransitions:
 
     def heartbeat(self, task_id: str, worker_id: str, lease_s: float) -> bool:
         """Extend the worker's lease on a running task; False when it no longer holds it."""
+        return not self.heartbeat_many(worker_id, [task_id], lease_s)
+
+    def heartbeat_many(self, worker_id: str, task_ids: Iterable[str], lease_s: float) -> set[str]:
+        """Extend the leases on several running tasks at once; returns those it lost."""
         now = self.clock()
-        return (
-            self._update(
-                "UPDATE tasks SET lease_expires_at = :now + :lease, heartbeat_at = :now "
-                "WHERE id = :id AND state = 'running' AND lease_owner = :worker",
-                {"id": task_id, "worker": worker_id, "now": now, "lease": lease_s},
-            )
-            is not None
+        return self._each_running(
+            "UPDATE tasks SET lease_expires_at = :now + :lease, heartbeat_at = :now",
+            worker_id,
+            {task_id: {"now": now, "lease": lease_s} for task_id in task_ids},
         )
 
     def report_progress(self, task_id: str, worker_id: str, progress: TaskProgress) -> bool:
         """Record the running attempt's progress; False when the worker lost the task."""
-        return (
-            self._update(
-                "UPDATE tasks SET rows_done = :rows_done, rows_total = :rows_total, "
-                "bytes_written = :bytes_written, rows_per_s = :rows_per_s, eta_s = :eta_s, "
-                "updated_at = :now WHERE id = :id AND state = 'running' AND lease_owner = :worker",
-                {**progress.to_dict(), "id": task_id, "worker": worker_id, "now": self.clock()},
-            )
-            is not None
+        return not self.report_progress_many(worker_id, {task_id: progress})
+
+    def report_progress_many(self, worker_id: str, progress: dict[str, TaskProgress]) -> set[str]:
+        """Record the progress of several attempts in one transaction; returns tasks lost."""
+        now = self.clock()
+        return self._each_running(
+            "UPDATE tasks SET rows_done = :rows_done, rows_total = :rows_total, "
+            "bytes_written = :bytes_written, rows_per_s = :rows_per_s, eta_s = :eta_s, "
+            "updated_at = :now",
+            worker_id,
+            {task_id: {**done.to_dict(), "now": now} for task_id, done in progress.items()},
         )
+
+    def _each_running(
+        self, update: str, worker_id: str, params: dict[str, dict[str, Any]]
+    ) -> set[str]:
+        # One transaction (one fsync) for all of a runner's tasks, however many run.
+        lost: set[str] = set()
+        if not params:
+            return lost
+        sql = update + " WHERE id = :id AND state = 'running' AND lease_owner = :worker"
+        with self.transaction() as con:
+            for task_id, values in params.items():
+                if con.execute(sql, {**values, "id": task_id, "worker": worker_id}).rowcount == 0:
+                    lost.add(task_id)
+        return lost
 
     def control(self, task_id: str, worker_id: str) -> TaskControl:
         """Whether the worker still holds the task and whether a cancel was asked for."""

@@ -4,9 +4,10 @@ The export pipeline spends its time in Arrow, DuckDB and the codecs, which relea
 GIL, so threads run exports side by side. The runner:
 
 - claims due pending tasks (priority first, then submission order) up to ``concurrency``;
-- renews the lease of every task it runs every third of the lease time, from one
-  heartbeat thread, so that a runner that dies (SIGKILL, power cut) is noticed when its
-  leases run out, and by nothing else;
+- from one reporter thread, writes the progress of all its tasks in one transaction (at
+  most every ``progress_write_s``), so task threads never wait for the disk, and renews
+  their leases every third of the lease time, so that a runner that dies (SIGKILL, power
+  cut) is noticed when its leases run out, and by nothing else;
 - settles tasks whose lease ran out on start and then every half lease, so a task of a
   dead runner is re-queued (or cancelled, when a cancel was asked for meanwhile);
 - on :meth:`Runner.stop` claims nothing more, lets running tasks finish for a grace
@@ -30,7 +31,14 @@ from ..config import Settings
 from ..errors import StoreError
 from ..export.pipeline import run_export
 from ..store import Store, open_store
-from .attempt import AttemptContext, AttemptToken, ExportFunction, clear_dir, run_attempt
+from .attempt import (
+    AttemptContext,
+    AttemptToken,
+    ExportFunction,
+    ProgressRecorder,
+    clear_dir,
+    run_attempt,
+)
 from .budget import ArrowThreads, CpuBudget
 from .model import Task, TaskState
 from .store import TaskStore
@@ -120,7 +128,7 @@ class Runner:
             export=export,
             settings=settings,
         )
-        self._active: dict[str, AttemptToken] = {}
+        self._active: dict[str, tuple[AttemptToken, ProgressRecorder]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -149,18 +157,18 @@ class Runner:
             "runner %s starting: concurrency=%d %r lease_s=%.1f",
             self.worker_id, self.concurrency, self.budget, self.lease_s,
         )  # fmt: skip
-        heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        reporter = threading.Thread(target=self._report_loop, name="reporter", daemon=True)
         with (
             ArrowThreads(self.budget.threads),
             ThreadPoolExecutor(self.concurrency, thread_name_prefix="task") as pool,
         ):
-            heartbeat.start()
+            reporter.start()
             try:
                 self._loop(pool, until_idle)
             finally:
                 self._drain(grace_s)
         self._done.set()
-        heartbeat.join()
+        reporter.join()
         logger.info("runner %s stopped", self.worker_id)
 
     def _loop(self, pool: ThreadPoolExecutor, until_idle: bool) -> None:
@@ -184,13 +192,14 @@ class Runner:
             if task is None:
                 return
             token = AttemptToken(self.tasks, task.id, self.worker_id)
+            recorder = ProgressRecorder(self.context, task, token, write_through=False)
             with self._lock:
-                self._active[task.id] = token
-            pool.submit(self._run_one, task, token)
+                self._active[task.id] = (token, recorder)
+            pool.submit(self._run_one, task, token, recorder)
 
-    def _run_one(self, task: Task, token: AttemptToken) -> None:
+    def _run_one(self, task: Task, token: AttemptToken, recorder: ProgressRecorder) -> None:
         try:
-            run_attempt(self.context, task, token)
+            run_attempt(self.context, task, token, recorder)
         except Exception:  # the store itself failed; the lease runs out and another run
             logger.exception("task %s: recording its outcome failed", task.id)
         finally:
@@ -209,16 +218,29 @@ class Runner:
                 clear_dir(task.output_dir(self.context.export_root))
         return settled
 
-    def _heartbeat_loop(self) -> None:
-        while not self._done.wait(self.lease_s / 3):
+    def _report_loop(self) -> None:
+        """Write every running task's progress, and renew their leases, from one thread."""
+        beat_every_s = self.lease_s / 3
+        next_beat = time.monotonic() + beat_every_s
+        while not self._done.wait(min(self.context.progress_write_s, beat_every_s)):
             with self._lock:
-                active = list(self._active.items())
-            for task_id, token in active:
-                try:
-                    if not self.tasks.heartbeat(task_id, self.worker_id, self.lease_s):
-                        token.lost = True
-                except Exception:  # a busy store: the next beat tries again
-                    logger.warning("heartbeat for task %s failed", task_id, exc_info=True)
+                active = dict(self._active)
+            progress = {
+                task_id: latest
+                for task_id, (_, recorder) in active.items()
+                if (latest := recorder.take_unsent()) is not None
+            }
+            try:
+                lost = self.tasks.report_progress_many(self.worker_id, progress)
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + beat_every_s
+                    lost |= self.tasks.heartbeat_many(self.worker_id, active, self.lease_s)
+            except Exception:  # a busy store: the next round tries again
+                logger.warning("runner %s: progress or heartbeat failed", self.worker_id,
+                               exc_info=True)  # fmt: skip
+                continue
+            for task_id in lost & active.keys():
+                active[task_id][0].lost = True
 
     def _drain(self, grace_s: float) -> None:
         deadline = time.monotonic() + grace_s
@@ -226,5 +248,5 @@ class Runner:
             self._wake.wait(0.1)
             self._wake.clear()
         with self._lock:
-            for token in self._active.values():
+            for token, _ in self._active.values():
                 token.stopping.set()
