@@ -9,7 +9,7 @@ integers as text (``"updateTime": "1722161166529"``), so both forms are accepted
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,6 @@ BINANCE_STATUS = {
     "EXPIRED_IN_MATCH": "expired",
     "REJECTED": "rejected",
 }
-
-
-def remaining_of(amount: Any, filled: Any) -> Decimal | None:
-    """amount - filled, exactly (no rounding at 38 digits), when both are known."""
-    if amount is None or filled is None:
-        return None
-    with localcontext() as context:
-        context.prec = 60
-        return Decimal(str(amount)) - Decimal(str(filled))
 
 
 def _is_derivative(raw: dict[str, Any]) -> bool:
@@ -94,7 +85,6 @@ def add_order(
         price=_zero_is_none(price) if order_type == "market" else price,
         amount=amount,
         filled=filled,
-        remaining=remaining_of(amount, filled),
         average=_zero_is_none(raw.get("avgPrice")),
         cost=raw.get("cummulativeQuoteQty", raw.get("cumQuote")),
         reduce_only=boolean(raw.get("reduceOnly"), "reduceOnly", path),

@@ -14,7 +14,6 @@ from typing import Any
 
 from ..datasets import FILLS, ORDERS
 from . import Hints, Parsed
-from .account_ccxt import remaining_of
 from .convert import source_error
 from .records import ColumnRows, field, iso_to_ns, load_json, naming_file
 from .symbols import unify_symbol
@@ -93,7 +92,6 @@ def add_order(rows: ColumnRows, raw: dict[str, Any], hints: Hints, path: Path) -
         price=raw.get("price"),
         amount=amount,
         filled=filled,
-        remaining=remaining_of(amount, filled),
         cost=raw.get("executed_value"),
         fee=raw.get("fill_fees"),
         fee_currency=_quote_currency(symbol) if raw.get("fill_fees") is not None else None,
