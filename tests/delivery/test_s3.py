@@ -81,7 +81,8 @@ def test_interrupted_upload_leaves_no_object_and_retry_reuses_parts(
     watch: SecretWatch,
     tmp_path: Path,
 ) -> None:
-    """The server goes away after two parts: no object; the retry sends only the rest."""
+    """The server goes away after two parts: no object; the retry keeps the part that still
+    matches and sends the rest."""
     settings = s3_settings(tmp_path, key_dir, s3_server)
     url = f"s3://{bucket}/drop"
     key = f"drop/{big_export.path.name}"
@@ -100,15 +101,21 @@ def test_interrupted_upload_leaves_no_object_and_retry_reuses_parts(
     assert not has_object(s3_server, bucket, key)
     assert [upload["Key"] for upload in uploads] == [key]
 
-    # A stale upload of the same key (say, from a crash long ago) must not survive either.
+    # Part 2 as stored is spoiled (same size, other bytes): it must be sent again. And a
+    # stale upload of the same key (say, from a crash long ago) must not survive.
     client = s3_server.client()
+    spoiled = b"x" * PART_BYTES
+    upload_id = uploads[0]["UploadId"]
+    client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=2, Body=spoiled)
     stale = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     client.upload_part(Bucket=bucket, Key=key, UploadId=stale, PartNumber=1, Body=b"old")
-    client.close()
     receipt = deliver(big_export, url, settings, environ=S3_ENV)
     watch.add(receipt.to_dict())
+    metadata = client.head_object(Bucket=bucket, Key=key)["Metadata"]
+    client.close()
 
-    assert receipt.files[0].resumed_from == 2 * PART_BYTES
+    assert receipt.files[0].resumed_from == PART_BYTES
+    assert metadata["sha256"] == big_export.manifest.file_sha256
     assert s3_server.open_uploads(bucket) == []
     names = s3_server.download(bucket, "drop", tmp_path / "downloaded")
     assert names == sorted([big_export.path.name, big_export.manifest_path.name, "SHA256SUMS"])
