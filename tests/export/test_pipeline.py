@@ -235,3 +235,13 @@ def test_failing_export_leaves_nothing(filled: DuckDBStore, tmp_path: Path) -> N
         run_export(request, _FailingStore(filled), output_dir=out, batch_rows=1)  # type: ignore[arg-type]
 
     assert list(out.iterdir()) == []
+
+
+def test_store_errors_are_classified(tmp_path: Path) -> None:
+    from marketexport.store.duckdb import _wrap
+
+    busy = _wrap(OSError('Could not set lock on file "x": Conflicting lock is held'), tmp_path)
+    memory = _wrap(OSError("Out of Memory Error: could not allocate block (pin block)"), tmp_path)
+
+    assert busy.retryable and "busy" in str(busy)
+    assert not memory.retryable and "busy" not in str(memory)

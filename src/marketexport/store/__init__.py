@@ -34,5 +34,6 @@ def open_store(settings: Settings, *, read_only: bool = False) -> Store:
         Path(url),
         read_only=read_only,
         threads=settings.cpu_threads,
-        memory_limit_mb=settings.store_memory_mb,
+        # The limit keeps exports flat; an import's one transaction per file needs room.
+        memory_limit_mb=settings.store_memory_mb if read_only else None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -49,9 +50,13 @@ def _placeholder(value: Any, kind: str) -> tuple[str, Any]:
     return "?", value
 
 
+# DuckDB's words for a file another process holds (not "pin block", an out-of-memory).
+_BUSY = re.compile(r"could not set lock on file|conflicting lock|lock is held", re.I)
+
+
 def _wrap(exc: Exception, path: Path) -> StoreError:
     text = str(exc)
-    if "lock" in text.lower() or "conflict" in text.lower():
+    if _BUSY.search(text):
         return TransientStoreError(
             f"the store {path} is busy (held by another process): {text.splitlines()[0]}; "
             "will retry",
