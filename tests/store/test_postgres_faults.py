@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from marketexport.config import Settings
+from marketexport.datasets import OHLCV
 from marketexport.errors import StoreError, TransientStoreError
 from marketexport.export.pipeline import ExportResult, Progress, run_export
 from marketexport.export.verify import verify_export
@@ -217,16 +218,24 @@ def password_server() -> Iterator[int]:
 
 
 @pytest.mark.slow
-def test_wrong_password_is_a_clear_error_without_the_password(password_server: int) -> None:
+def test_wrong_password_is_a_clear_error_without_the_password(
+    password_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from marketexport.store.postgres import PostgresStore
 
     wrong = f"postgresql://postgres:{SECRET}@127.0.0.1:{password_server}/postgres"
-    right = f"postgresql://postgres:right-password@127.0.0.1:{password_server}/postgres"
+    without = f"postgresql://postgres@127.0.0.1:{password_server}/postgres"
 
     with pytest.raises(StoreError) as raised:
         PostgresStore(wrong)
-    store = PostgresStore(right)
-    store.close()
+    # the password can stay out of the URL: libpq reads PGPASSWORD (or ~/.pgpass)
+    monkeypatch.setenv("PGPASSWORD", "right-password")
+    store = PostgresStore(without)
+    try:
+        with pytest.raises(StoreError, match="not found in PostgreSQL database"):
+            store.check_table(OHLCV)  # logged in: the server answered that the table is missing
+    finally:
+        store.close()
 
     message = str(raised.value)
     assert "password" in message and "login refused" in message

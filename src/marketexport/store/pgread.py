@@ -9,7 +9,10 @@ in nanos) and decimals travel as decimal128, which the driver's COPY writes as n
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +25,11 @@ from .pglayout import nanos_name
 logger = logging.getLogger(__name__)
 
 WRITE_TIME_TYPE = pa.timestamp("us", tz="UTC")
+# Converted batches read ahead of the caller (each from about BATCH_HINT_BYTES of rows).
+PREFETCH = 2
+# Longest wait for the reading thread when a scan is closed.
+JOIN_TIMEOUT_S = 30.0
+_END = object()
 
 
 def _decimals(column: pa.Array, name: str, where: str) -> pa.Array:
@@ -122,7 +130,10 @@ def to_write_batch(
 class ScanReader:
     """Store-schema batches of at most ``batch_rows`` rows from a driver's batch reader.
 
-    ``wrap`` turns a driver error into a StoreError; ``on_close`` runs once, told whether
+    A thread reads and converts the next batches while the caller formats the current one
+    (the driver releases the GIL while it waits for the server), at most PREFETCH ahead, so
+    memory stays flat. ``wrap`` turns a driver error into a StoreError; ``cancel`` stops
+    the server's query when the scan is closed early; ``on_close`` runs once, told whether
     the scan ended cleanly, and releases the connection.
     """
 
@@ -133,19 +144,45 @@ class ScanReader:
         columns: list[str],
         batch_rows: int,
         where: str,
+        *,
         wrap: Callable[[BaseException], StoreError],
+        cancel: Callable[[], None],
         on_close: Callable[[bool], None],
     ) -> None:
         self.schema = pa.schema([spec.store_schema.field(name) for name in columns])
         self._source = source
-        self._spec = spec
-        self._columns = columns
+        self._convert = partial(to_store_batch, spec=spec, columns=columns, where=where)
         self._batch_rows = max(1, batch_rows)
-        self._where = where
         self._wrap = wrap
+        self._cancel = cancel
         self._on_close: Callable[[bool], None] | None = on_close
         self._pending: Iterator[pa.RecordBatch] = iter(())
-        self._failed = False
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=PREFETCH)
+        self._stop = threading.Event()
+        self._ended = False  # the producer has read the whole result
+        self._thread = threading.Thread(target=self._produce, name="postgres-scan", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    batch = self._source.read_next_batch()
+                except StopIteration:
+                    self._ended = True
+                    self._put(_END)
+                    return
+                self._put(self._convert(batch))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            self._put(exc)
+
+    def _put(self, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def __iter__(self) -> ScanReader:
         return self
@@ -155,37 +192,35 @@ class ScanReader:
             piece = next(self._pending, None)
             if piece is not None:
                 return piece
-            try:
-                batch = self._source.read_next_batch()
-            except StopIteration:
+            if self._on_close is None:
+                raise StopIteration
+            item = self._queue.get()
+            if item is _END:
                 self.close()
-                raise
-            except StoreError:
-                self._fail()
-                raise
-            except Exception as exc:  # the driver's errors: OSError, ArrowException, Error
-                self._fail()
-                raise self._wrap(exc) from exc
-            try:
-                converted = to_store_batch(batch, self._spec, self._columns, self._where)
-            except StoreError:
-                self._fail()
-                raise
+                raise StopIteration
+            if isinstance(item, BaseException):
+                self.close(failed=True)
+                if isinstance(item, StoreError):
+                    raise item
+                raise self._wrap(item) from item
+            assert isinstance(item, pa.RecordBatch)
             step = self._batch_rows
-            self._pending = iter(
-                [converted.slice(i, step) for i in range(0, converted.num_rows, step)]
-            )
+            self._pending = iter([item.slice(i, step) for i in range(0, item.num_rows, step)])
 
-    def _fail(self) -> None:
-        self._failed = True
-        self.close()
-
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         on_close, self._on_close = self._on_close, None
         if on_close is None:
             return
+        self._stop.set()
+        if not self._ended:
+            # closed early: stop the server's query, or the driver would read it to the end
+            try:
+                self._cancel()
+            except Exception:
+                logger.debug("cancelling a PostgreSQL query failed", exc_info=True)
+        self._thread.join(JOIN_TIMEOUT_S)
         try:
             self._source.close()
         except Exception:  # the connection may be gone already; on_close handles it
             logger.debug("closing a PostgreSQL result stream failed", exc_info=True)
-        on_close(not self._failed)
+        on_close(self._ended and not failed and not self._thread.is_alive())

@@ -19,16 +19,16 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 from adbc_driver_postgresql import dbapi
 
-from ..config import Settings, redact_url
+from ..config import Settings
 from ..datasets import DATASETS, Dataset
-from ..errors import StoreError, TransientStoreError
+from ..errors import StoreError
 from ..request import Filter
 from .base import InsertResult, ScanStats
+from .pgerrors import describe_url, redact, store_error
 from .pglayout import Layout, TableMapping, create_statements, key_sources, parse_layout
 from .pgquery import (
     CATALOG_SQL,
@@ -44,49 +44,16 @@ from .pgquery import (
     where_sql,
 )
 from .pgread import ScanReader, to_write_batch, write_schema
+from .pgwrite import INCOMING, insert_sql, refuse_values
 from .sql import quote_ident
 
 logger = logging.getLogger(__name__)
 
 # Bytes the driver gathers into one Arrow batch before handing it over.
 BATCH_HINT_BYTES = 4 << 20
-INCOMING = "marketexport_incoming"
 # Selections whose stats transaction waits for its scan; an open transaction holds back
 # vacuum, so only a few wait, and the oldest ends first.
 MAX_PARKED = 4
-# SQLSTATE classes and codes of faults that may pass: connection exceptions, admin
-# shutdown, crash recovery, too many connections, serialization failures and deadlocks.
-TRANSIENT_STATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01")
-TRANSIENT_WORDS = (
-    "terminating connection",
-    "no connection to the server",
-    "server closed the connection",
-    "could not receive data",
-    "could not send data",
-    "connection refused",
-    "connection reset",
-    "connection timed out",
-    "the database system is",
-    "too many clients",
-    "lost synchronization",
-    "ssl syscall",
-)
-
-
-def describe_url(url: str) -> tuple[str, str | None]:
-    """``database "test" at 127.0.0.1:5432 (user postgres)`` and the URL's password."""
-    parts = urlsplit(url)
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    host = query.get("host") or parts.hostname or "localhost"
-    try:
-        port = query.get("port") or parts.port or 5432
-    except ValueError:
-        port = "?"
-    database = query.get("dbname") or parts.path.lstrip("/") or "(default)"
-    user = query.get("user") or parts.username
-    password = query.get("password") or parts.password
-    who = f" (user {user})" if user else ""
-    return f'PostgreSQL database "{database}" at {host}:{port}{who}', password
 
 
 class PostgresStore:
@@ -94,7 +61,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, settings: Settings | None = None) -> None:
         self._url = url
-        self._redacted = redact_url(url)
+        self._redacted = redact(url)
         self.where, self._password = describe_url(url)
         self.layout: Layout = parse_layout(getattr(settings, "postgres", None))
         self._lock = threading.Lock()
@@ -167,27 +134,7 @@ class PostgresStore:
     # -- errors --------------------------------------------------------------------
 
     def _error(self, exc: BaseException, doing: str = "") -> StoreError:
-        """A StoreError naming the database (never the password); retryable when it may pass."""
-        text = str(exc).strip()
-        if self._password:
-            text = text.replace(self._password, "***")
-        for prefix in ("IO: ", "INTERNAL: ", "UNKNOWN: ", "[libpq] "):
-            text = text.replace(prefix, "")
-        first = text.splitlines()[0] if text else type(exc).__name__
-        state = str(getattr(exc, "sqlstate", "") or "")
-        lower = text.lower()
-        where = f"{doing} {self.where}" if doing else self.where
-        if "password authentication failed" in lower or state in ("28P01", "28000"):
-            return StoreError(
-                f"{where}: login refused ({first}); check the user and password of the store URL",
-                database=self.where,
-            )
-        if state.startswith(TRANSIENT_STATES) or any(word in lower for word in TRANSIENT_WORDS):
-            return TransientStoreError(
-                f"{where}: connection lost or refused ({first}); will retry",
-                database=self.where,
-            )
-        return StoreError(f"{where}: {first}", database=self.where)
+        return store_error(exc, self.where, self._password, doing)
 
     # -- tables ----------------------------------------------------------------------
 
@@ -358,7 +305,16 @@ class PostgresStore:
             self._end(connection, ok)
 
         where_label = f"table {table.label!r} of {self.where}"
-        return ScanReader(source, spec, columns, batch_rows, where_label, self._error, finish)
+        return ScanReader(
+            source,
+            spec,
+            columns,
+            batch_rows,
+            where_label,
+            wrap=self._error,
+            cancel=cursor.adbc_cancel,
+            on_close=finish,
+        )
 
     # -- writing ---------------------------------------------------------------------
 
@@ -403,7 +359,7 @@ class PostgresStore:
 
         def iter_converted() -> Iterator[pa.RecordBatch]:
             for batch in batches:
-                _refuse_values(batch, absent, table)
+                refuse_values(batch, absent, table)
                 counted[0] += batch.num_rows
                 yield to_write_batch(batch, spec, columns, keeps_nanos)
 
@@ -415,7 +371,7 @@ class PostgresStore:
             cursor.adbc_ingest(INCOMING, reader, mode="create", temporary=True)
         finally:
             cursor.close()
-        added = self._run(connection, _insert_sql(table, schema))[0][0]
+        added = self._run(connection, insert_sql(table, schema))[0][0]
         self._run(connection, f"DROP TABLE pg_temp.{INCOMING}")
         return counted[0], int(added)
 
@@ -430,44 +386,6 @@ class PostgresStore:
             parked, self._parked = list(self._parked.values()), {}
         for connection in [*parked, *idle]:
             self._discard(connection)
-
-
-def _refuse_values(batch: pa.RecordBatch, absent: list[str], table: BoundTable) -> None:
-    for name in absent:
-        if name in batch.schema.names and batch.column(name).null_count < batch.num_rows:
-            raise StoreError(
-                f"column {name!r} has values but table {table.label!r} has no column for it "
-                f"([postgres.tables.{table.spec.name}.columns] maps it to nothing); nothing "
-                "imported",
-                table=table.label,
-                column=name,
-            )
-
-
-def _insert_sql(table: BoundTable, schema: pa.Schema) -> str:
-    """INSERT from the temporary table into the dataset's table, counting added rows."""
-    sources = {**table.columns, **{n.name: n for n in table.nanos.values() if n is not None}}
-    targets: list[str] = []
-    values: list[str] = []
-    for field in schema:
-        source = sources.get(field.name)
-        if source is None or source.source is None:
-            continue
-        targets.append(quote_ident(source.source))
-        values.append(_cast_to(quote_ident(field.name), source.pg_type, source.full_type))
-    return (
-        f"WITH added AS (INSERT INTO {table.mapping.qualified} ({', '.join(targets)}) "
-        f"SELECT {', '.join(values)} FROM pg_temp.{INCOMING} ON CONFLICT DO NOTHING "
-        "RETURNING 1) SELECT count(*) FROM added"
-    )
-
-
-def _cast_to(value: str, pg_type: str | None, full_type: str | None) -> str:
-    if pg_type == "timestamp without time zone":
-        return f"({value} AT TIME ZONE 'UTC')"
-    if pg_type in (None, "text", "numeric", "bigint", "boolean", "timestamp with time zone"):
-        return value if full_type == pg_type else f"CAST({value} AS {full_type})"
-    return f"CAST({value} AS {full_type})"
 
 
 __all__ = ["PostgresStore", "TableMapping", "describe_url"]
