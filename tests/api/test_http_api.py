@@ -96,6 +96,9 @@ def test_other_users_task_is_not_found(service: Service, done_task: dict) -> Non
         ("start", "../../2024-01-01"),
         ("end", "/etc/passwd"),
         ("encryption", {"scheme": "aes256", "key": "../../keys/other"}),
+        ("destination", "../../etc"),
+        ("destination", "/tmp/elsewhere"),
+        ("destination", "sftp://user@127.0.0.1/../../etc?x=1"),
     ],
 )
 def test_path_traversal_in_every_field_is_refused(

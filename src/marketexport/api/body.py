@@ -39,6 +39,7 @@ class ExportBody(BaseModel):
     columns: list[str] | None = Field(default=None, max_length=64)
     csv_safe_for_spreadsheets: bool = False
     encryption: EncryptionBody | None = None
+    destination: str | None = Field(default=None, max_length=500)
     priority: int = Field(default=0, ge=-100, le=100)
 
     def to_request(self) -> ExportRequest:
@@ -59,6 +60,15 @@ class ExportBody(BaseModel):
                 "key": self.encryption.key,
                 "recipients": list(self.encryption.recipients),
             }
+        if self.destination is not None and not self.destination.startswith(
+            ("sftp://", "s3://")
+        ):
+            # A directory would be a path on the server: over the API only remote ones.
+            raise RequestError(
+                f"invalid destination {self.destination!r} (over the API: sftp://user@host/path "
+                "or s3://bucket/prefix; local files stay in the server's export directory)",
+                destination=self.destination,
+            )
         return build_request(
             dataset=self.dataset,
             format=self.format,
@@ -71,4 +81,5 @@ class ExportBody(BaseModel):
             columns=self.columns,
             options=options,
             encryption=encryption,
+            destination=self.destination,
         )
