@@ -12,6 +12,7 @@ import pickle
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -253,3 +254,72 @@ def test_database_that_does_not_exist_is_named(pg_url: str) -> None:
         PostgresStore(url)
 
     assert "no_such_database_mx" in str(raised.value) and not raised.value.retryable
+
+
+class _CancelAfter:
+    """A cancel token that turns true once ``rows`` rows were reported."""
+
+    def __init__(self) -> None:
+        self.rows_seen = 0
+
+    def is_cancelled(self) -> bool:
+        return self.rows_seen > 0
+
+
+@pytest.mark.slow
+def test_cancelled_export_stops_the_server_query_and_leaves_no_file(
+    pg_store: Any, pg_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    from marketexport.errors import TaskCancelled
+
+    fill_candles(pg_url, pg_schema, ROWS)
+    token = _CancelAfter()
+
+    def seen(progress: Progress) -> None:
+        token.rows_seen = progress.rows_done
+
+    started = time.perf_counter()
+    with pytest.raises(TaskCancelled):
+        run_export(
+            build_request(dataset="ohlcv", format="csv"),
+            pg_store,
+            output_dir=tmp_path / "out",
+            batch_rows=1000,
+            progress=seen,
+            progress_interval_s=0,
+            cancel=token,
+        )
+    elapsed_s = time.perf_counter() - started
+    running = run_sql(
+        pg_url,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'marketexport' "
+        "AND state = 'active' AND strpos(query, $1) > 0",
+        [f'"{pg_schema}"'],
+    )
+
+    assert files_under(tmp_path / "out") == []
+    assert running == [(0,)]
+    assert elapsed_s < 30
+    assert pg_store.stats(OHLCV, []).rows == ROWS  # the connection came back usable
+
+
+def test_one_store_serves_scans_from_several_threads(pg_store: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.store.samples import sample_table
+
+    table = sample_table(OHLCV, 40)
+    pg_store.insert([(OHLCV, table.to_batches())])
+
+    def read_all(_: int) -> int:
+        pg_store.stats(OHLCV, [])
+        reader = pg_store.scan(OHLCV, [], OHLCV.column_names, 3)
+        try:
+            return sum(batch.num_rows for batch in reader)
+        finally:
+            reader.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(read_all, range(12)))
+
+    assert counts == [40] * 12
