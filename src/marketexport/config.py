@@ -227,7 +227,10 @@ def load_settings(
             raise ConfigError(
                 f"cannot read configuration file {path}: {exc}", path=str(path)
             ) from None
-        file_values = file_values.get("marketexport", file_values)
+        if "marketexport" in file_values:
+            # a [postgres] table may stand beside the [marketexport] one (docs/postgres.md)
+            beside = {k: v for k, v in file_values.items() if k == "postgres"}
+            file_values = {**file_values["marketexport"], **beside}
         _check_keys(f"configuration file {path}", file_values)
 
     settings = Settings()

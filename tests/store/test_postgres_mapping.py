@@ -191,7 +191,12 @@ def test_mapping_keys_are_checked_when_settings_load(tmp_path: Path) -> None:
         {"schemas": "x"},
     ]
 
+    beside = tmp_path / "beside.toml"
+    beside.write_text('[marketexport]\nbatch_rows = 500\n[postgres]\nschema = "market"\n')
+    both = load_settings({}, config_file=beside, environ={})
+
     assert loaded.postgres["tables"]["ohlcv"]["columns"] == {"time": "ts"}
+    assert both.postgres == {"schema": "market"} and both.batch_rows == 500
     env = load_settings({}, environ={"MARKETEXPORT_POSTGRES": json.dumps({"schema": "m"})})
     assert env.postgres == {"schema": "m"}
     for raw in bad:
