@@ -1,11 +1,11 @@
 """CSV export speed and memory from PostgreSQL, beside DuckDB and psql's \\copy, in one run.
 
-Loads N one-minute candles (default 1,000,000; the same values as export_speed.py) into a
+Loads N one-minute candles (default 1,000,000) into a
 schema of its own in PostgreSQL and into a DuckDB file, then times, each in a fresh
 subprocess so that its peak RSS is its own:
 
 - marketexport's CSV export from PostgreSQL (the real pipeline, as the CLI runs it);
-- marketexport's CSV export from the DuckDB file;
+- marketexport's CSV export from a DuckDB file holding the same rows;
 - ``psql -c "\\copy (SELECT ... ORDER BY ...) TO 'file' CSV HEADER"`` (the reference);
 - marketexport from PostgreSQL over the first quarter of the rows, to show memory is flat.
 
@@ -28,16 +28,42 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-
-from export_speed import COLUMNS, ORDER, build_store  # noqa: E402 - a sibling script
-
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 START_US = 1_577_836_800_000_000  # 2020-01-01, as export_speed.py
 MINUTE_US = 60_000_000
 # psql without NOTICE lines (DROP SCHEMA ... CASCADE lists every table it drops)
 QUIET = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
+
+
+COLUMNS = (
+    "exchange, symbol, timeframe, price_type, time, open, high, low, close, volume, "
+    "quote_volume, trades, taker_buy_volume, taker_buy_quote_volume"
+)
+ORDER = "ORDER BY time, exchange, symbol, timeframe, price_type"
+# The candles' values, as SQL over i = 0 .. N-1 (the same in both databases).
+VALUES = (
+    "30000 + (i % 9973) * 0.01, 30010 + (i % 9967) * 0.01, 29990 + (i % 9949) * 0.01, "
+    "30005 + (i % 9941) * 0.01, (i % 100003) * 0.00001, (i % 100019) * 0.3000001, i % 5000, "
+    "(i % 99991) * 0.000005, (i % 99989) * 0.15"
+)
+
+
+def build_duckdb(path: Path, rows: int) -> None:
+    """The candles in a DuckDB store file, by one INSERT ... SELECT."""
+    import duckdb
+
+    from marketexport.store.duckdb import DuckDBStore
+
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(
+            f"INSERT INTO ohlcv ({COLUMNS}) SELECT 'binance', 'BTC/USDT', '1m', 'trade', "
+            f"make_timestamp_ns(({START_US} + i * {MINUTE_US}) * 1000), {VALUES} "
+            f"FROM range({rows}) t(i)"
+        ).fetchall()
+    finally:
+        con.close()
 
 
 def load_postgres(url: str, schema: str, rows: int) -> None:
@@ -51,15 +77,10 @@ def load_postgres(url: str, schema: str, rows: int) -> None:
     finally:
         store.close()
     sql = f"""
-        INSERT INTO "{schema}".ohlcv (exchange, symbol, timeframe, price_type, time, open,
-            high, low, close, volume, quote_volume, trades, taker_buy_volume,
-            taker_buy_quote_volume)
+        INSERT INTO "{schema}".ohlcv ({COLUMNS})
         SELECT 'binance', 'BTC/USDT', '1m', 'trade',
                timestamptz 'epoch' + ({START_US} + i * {MINUTE_US}) * interval '1 microsecond',
-               30000 + (i % 9973) * 0.01, 30010 + (i % 9967) * 0.01,
-               29990 + (i % 9949) * 0.01, 30005 + (i % 9941) * 0.01,
-               (i % 100003) * 0.00001, (i % 100019) * 0.3000001, i % 5000,
-               (i % 99991) * 0.000005, (i % 99989) * 0.15
+               {VALUES}
         FROM generate_series(0::bigint, {rows - 1}) AS i;
         ANALYZE "{schema}".ohlcv;
     """
@@ -162,7 +183,7 @@ def main() -> None:
         print(f"loading {args.rows:,} candles into PostgreSQL ({schema}) and DuckDB...")
         load_postgres(args.url, schema, args.rows)
         duck = work / "store.duckdb"
-        build_store(duck, args.rows)
+        build_duckdb(duck, args.rows)
         quarter_ms = (START_US + (args.rows // 4) * MINUTE_US) // 1000
         cases = {
             "marketexport from PostgreSQL": ("export", args.url, schema, str(work / "pg")),
