@@ -46,7 +46,9 @@ def init_command(app: AppContext, store: str | None, as_json: bool) -> int:
     opened = _postgres(settings)
     if opened is None:
         open_store(settings).close()
-        rows = [{"dataset": name, "table": name, "created": None} for name in DATASETS]
+        rows: list[dict[str, Any]] = [
+            {"dataset": name, "table": name, "created": None} for name in DATASETS
+        ]
     else:
         try:
             done = opened.init_schema()

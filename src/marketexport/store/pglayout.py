@@ -193,19 +193,16 @@ def create_statements(spec: Dataset, mapping: TableMapping) -> list[str]:
                 f"COMMENT ON COLUMN {mapping.qualified}.{quote_ident(nanos)} IS "
                 f"'nanoseconds past the microsecond of {source} (0-999)'"
             )
-    key = [name for name in key_sources(spec, mapping)]
-    lines.append(f"PRIMARY KEY ({', '.join(quote_ident(name) for name in key)})")
+    key = ", ".join(quote_ident(name) for name in key_sources(spec, mapping))
+    lines.append(f"PRIMARY KEY ({key})")
     body = ",\n  ".join(lines)
     statements = [f"CREATE TABLE IF NOT EXISTS {mapping.qualified} (\n  {body}\n)", *comments]
 
     time_source = mapping.source(spec.time_column)
     time_nanos = mapping.source(nanos_name(spec.time_column))
-    order = [name for name in (time_source, time_nanos) if name]
-    indexes = {
-        "time": order,
-        "exchange_symbol_time": [
-            name for name in (mapping.source("exchange"), mapping.source("symbol"), time_source)
-        ],
+    indexes: dict[str, list[str | None]] = {
+        "time": [time_source, time_nanos],
+        "exchange_symbol_time": [mapping.source("exchange"), mapping.source("symbol"), time_source],
     }
     for suffix, names in indexes.items():
         index = quote_ident(_short(f"{mapping.table}_{suffix}_idx"))
