@@ -40,11 +40,46 @@ CASES = [
     ("json", "none"),
     ("parquet", "zstd"),
 ]
-COLUMNS = (
-    "exchange, symbol, timeframe, price_type, time, open, high, low, close, volume, "
-    "quote_volume, trades, taker_buy_volume, taker_buy_quote_volume"
-)
-ORDER = "ORDER BY time, exchange, symbol, timeframe, price_type"
+ORDERBOOK_CASES = [("csv", "none"), ("csv", "gzip"), ("jsonl", "none"), ("parquet", "zstd")]
+
+
+def columns_sql(dataset: str) -> str:
+    from marketexport.datasets import get_dataset
+
+    return ", ".join(get_dataset(dataset).column_names)
+
+
+def order_sql(dataset: str) -> str:
+    from marketexport.datasets import get_dataset
+
+    return "ORDER BY " + ", ".join(get_dataset(dataset).order_by)
+
+
+def build_orderbook_store(path: Path, rows: int) -> None:
+    """N order-book rows: snapshots of 20 levels a side every 100 ms, via DuckDB SQL."""
+    import duckdb
+
+    from marketexport.store.duckdb import DuckDBStore
+
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    start_us = 1_725_148_800_000_000  # 2024-09-01
+    con.execute(
+        f"""
+        INSERT INTO orderbook
+        SELECT 'binance', 'BTC/USDT:USDT',
+               make_timestamp_ns(({start_us} + (i // 40) * 100000) * 1000),
+               0, 'snapshot', CASE WHEN i % 40 < 20 THEN 'bid' ELSE 'ask' END,
+               (CASE WHEN i % 40 < 20 THEN 58000.0 - (i % 20) * 0.1
+                     ELSE 58000.1 + (i % 20) * 0.1 END
+                + ((i // 40) % 500) * 0.1),
+               ((i % 997) * 0.001 + 0.001),
+               (i % 20)::BIGINT, 5000000000 + i // 40, NULL, NULL,
+               make_timestamp_ns(({start_us} + (i // 40) * 100000 + 1271) * 1000)
+        FROM range({rows}) t(i)
+        """
+    ).fetchall()
+    con.close()
 
 
 def build_store(path: Path, rows: int) -> None:
@@ -61,15 +96,15 @@ def build_store(path: Path, rows: int) -> None:
         INSERT INTO ohlcv
         SELECT 'binance', 'BTC/USDT', '1m', 'trade',
                make_timestamp_ns(({start_us} + i * 60000000) * 1000),
-               (30000 + (i % 9973) * 0.01)::DECIMAL(38,18),
-               (30010 + (i % 9967) * 0.01)::DECIMAL(38,18),
-               (29990 + (i % 9949) * 0.01)::DECIMAL(38,18),
-               (30005 + (i % 9941) * 0.01)::DECIMAL(38,18),
-               ((i % 100003) * 0.00001)::DECIMAL(38,18),
-               ((i % 100019) * 0.3000001)::DECIMAL(38,18),
+               (30000 + (i % 9973) * 0.01),
+               (30010 + (i % 9967) * 0.01),
+               (29990 + (i % 9949) * 0.01),
+               (30005 + (i % 9941) * 0.01),
+               ((i % 100003) * 0.00001),
+               ((i % 100019) * 0.3000001),
                (i % 5000)::BIGINT,
-               ((i % 99991) * 0.000005)::DECIMAL(38,18),
-               ((i % 99989) * 0.15)::DECIMAL(38,18)
+               ((i % 99991) * 0.000005),
+               ((i % 99989) * 0.15)
         FROM range({rows}) t(i)
         """
     ).fetchall()
@@ -80,13 +115,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def case_marketexport(store: Path, out: Path, fmt: str, codec: str) -> dict[str, object]:
+def case_marketexport(
+    store: Path, out: Path, fmt: str, codec: str, dataset: str = "ohlcv"
+) -> dict[str, object]:
     from marketexport.export.pipeline import run_export
     from marketexport.request import build_request
     from marketexport.store.duckdb import DuckDBStore
 
     opened = DuckDBStore(store, read_only=True, threads=os.cpu_count(), memory_limit_mb=64)
-    request = build_request(dataset="ohlcv", format=fmt, compression=codec)
+    request = build_request(dataset=dataset, format=fmt, compression=codec)
     started = time.perf_counter()
     result = run_export(
         request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=32_768
@@ -103,7 +140,9 @@ def case_marketexport(store: Path, out: Path, fmt: str, codec: str) -> dict[str,
     }
 
 
-def case_duckdb(store: Path, out: Path, fmt: str, codec: str) -> dict[str, object]:
+def case_duckdb(
+    store: Path, out: Path, fmt: str, codec: str, dataset: str = "ohlcv"
+) -> dict[str, object]:
     import duckdb
 
     con = duckdb.connect(str(store), read_only=True, config={"memory_limit": "256MB"})
@@ -117,9 +156,12 @@ def case_duckdb(store: Path, out: Path, fmt: str, codec: str) -> dict[str, objec
         options += f", COMPRESSION {codec}"
     target = out / f"duckdb.{fmt}"
     started = time.perf_counter()
-    con.execute(f"COPY (SELECT {COLUMNS} FROM ohlcv {ORDER}) TO '{target}' ({options})").fetchall()
+    con.execute(
+        f"COPY (SELECT {columns_sql(dataset)} FROM {dataset} {order_sql(dataset)}) "
+        f"TO '{target}' ({options})"
+    ).fetchall()
     elapsed = time.perf_counter() - started
-    rows = con.execute("SELECT count(*) FROM ohlcv").fetchall()[0][0]
+    rows = con.execute(f"SELECT count(*) FROM {dataset}").fetchall()[0][0]
     con.close()
     return {
         "seconds": elapsed,
@@ -129,7 +171,9 @@ def case_duckdb(store: Path, out: Path, fmt: str, codec: str) -> dict[str, objec
     }
 
 
-def case_naive(store: Path, out: Path, fmt: str, codec: str, limit: int) -> dict[str, object]:
+def case_naive(
+    store: Path, out: Path, fmt: str, codec: str, limit: int, dataset: str = "ohlcv"
+) -> dict[str, object]:
     import gzip
 
     import duckdb
@@ -138,7 +182,9 @@ def case_naive(store: Path, out: Path, fmt: str, codec: str, limit: int) -> dict
 
     con = duckdb.connect(str(store), read_only=True)
     started = time.perf_counter()
-    cursor = con.execute(f"SELECT {COLUMNS} FROM ohlcv {ORDER} LIMIT {limit}")
+    cursor = con.execute(
+        f"SELECT {columns_sql(dataset)} FROM {dataset} {order_sql(dataset)} LIMIT {limit}"
+    )
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     frame = pd.DataFrame(rows)
@@ -159,29 +205,27 @@ def case_naive(store: Path, out: Path, fmt: str, codec: str, limit: int) -> dict
     return {"seconds": elapsed, "rows": len(rows), "peak_rss_mb": _peak_rss_mb()}
 
 
-def check_exact(store: Path, result: dict[str, object], fmt: str, codec: str) -> str:
+def check_exact(
+    store: Path, result: dict[str, object], fmt: str, codec: str, dataset: str = "ohlcv"
+) -> str:
     """Compare the export's values with the store's; return 'exact' or what differs."""
     import duckdb
 
+    from marketexport.datasets import DECIMAL_TYPE, get_dataset
     from marketexport.export.compression import iter_decompressed
     from marketexport.export.verify import iter_file
 
+    spec = get_dataset(dataset)
+    decimal_sql = f"DECIMAL({DECIMAL_TYPE.precision}, {DECIMAL_TYPE.scale})"
     path = Path(str(result["path"]))
     con = duckdb.connect()
     con.execute(f"ATTACH '{store}' AS src (READ_ONLY)").fetchall()
-    decimals = [
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "quote_volume",
-        "taker_buy_volume",
-        "taker_buy_quote_volume",
-    ]
+    store_side = ", ".join(
+        f"epoch_ns({c.name})" if c.kind == "time" else c.name for c in spec.columns
+    )
     if fmt == "parquet":
         source = f"read_parquet('{path}')"
-        cast = ", ".join(["exchange", "symbol", "epoch_ns(time) AS t", *decimals, "trades"])
+        cast = store_side
     else:
         plain = path.with_name(path.name + ".plain")
         with plain.open("wb") as handle:
@@ -190,26 +234,26 @@ def check_exact(store: Path, result: dict[str, object], fmt: str, codec: str) ->
         if fmt == "csv":
             source = f"read_csv('{plain}', all_varchar=true)"
         else:
-            # Read numbers as text: DuckDB's JSON number parsing goes through a double.
-            columns = (
-                "{"
-                + ", ".join(
-                    f"'{name}': 'VARCHAR'"
-                    for name in [*decimals, "time", "trades", "exchange", "symbol"]
-                )
-                + "}"
-            )
+            # Read every value as text: DuckDB's JSON number parsing goes through a double.
+            columns = "{" + ", ".join(f"'{c.name}': 'VARCHAR'" for c in spec.columns) + "}"
             layout = "array" if fmt == "json" else "newline_delimited"
             source = f"read_json('{plain}', format='{layout}', columns={columns})"
+        typed = {
+            "decimal": decimal_sql,
+            "integer": "BIGINT",
+            "boolean": "BOOLEAN",
+            "text": "VARCHAR",
+            "id": "VARCHAR",
+        }
         cast = ", ".join(
-            ["exchange", "symbol", "epoch_ns(CAST(replace(time, 'Z', '') AS TIMESTAMP_NS)) AS t"]
-            + [f"CAST({name} AS DECIMAL(38,18)) AS {name}" for name in decimals]
-            + ["CAST(trades AS BIGINT) AS trades"]
+            f"epoch_ns(CAST(replace({c.name}, 'Z', '') AS TIMESTAMP_NS))"
+            if c.kind == "time"
+            else f"CAST(nullif({c.name}, '') AS {typed[c.kind]})"
+            for c in spec.columns
         )
-    store_side = ", ".join(["exchange", "symbol", "epoch_ns(time) AS t", *decimals, "trades"])
     differing = con.execute(
         f"SELECT count(*) FROM (SELECT {cast} FROM {source} "
-        f"EXCEPT ALL SELECT {store_side} FROM src.ohlcv)"
+        f"EXCEPT ALL SELECT {store_side} FROM src.{dataset})"
     ).fetchall()[0][0]
     if fmt != "parquet":
         plain.unlink()
@@ -223,21 +267,25 @@ def run_child(args: list[str]) -> dict[str, object]:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def measure(rows: int, work: Path, naive_rows: int) -> list[dict[str, object]]:
-    store = work / f"bench-{rows}.duckdb"
+def measure(
+    rows: int, work: Path, naive_rows: int, dataset: str = "ohlcv"
+) -> list[dict[str, object]]:
+    store = work / f"bench-{dataset}-{rows}.duckdb"
     if not store.exists():
-        print(f"building a store of {rows:,} candles ...", file=sys.stderr)
-        build_store(store, rows)
+        print(f"building a store of {rows:,} {dataset} rows ...", file=sys.stderr)
+        (build_orderbook_store if dataset == "orderbook" else build_store)(store, rows)
     table = []
-    for fmt, codec in CASES:
+    for fmt, codec in ORDERBOOK_CASES if dataset == "orderbook" else CASES:
         out = work / "out"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        ours = run_child(["--child", "marketexport", str(store), str(out), fmt, codec])
-        exact = check_exact(store, ours, fmt, codec)
-        duck = run_child(["--child", "duckdb", str(store), str(out), fmt, codec])
-        naive = run_child(["--child", "naive", str(store), str(out), fmt, codec, str(naive_rows)])
+        where = [str(store), str(out), fmt, codec]
+        ours = run_child(["--child", "marketexport", *where, dataset])
+        exact = check_exact(store, ours, fmt, codec, dataset)
+        duck = run_child(["--child", "duckdb", *where, dataset])
+        naive = run_child(["--child", "naive", *where, str(naive_rows), dataset])
         row = {
+            "dataset": dataset,
             "format": fmt,
             "codec": codec,
             "rows": ours["rows"],
@@ -258,16 +306,17 @@ def measure(rows: int, work: Path, naive_rows: int) -> list[dict[str, object]]:
     return table
 
 
-def markdown(results: dict[int, list[dict[str, object]]]) -> str:
+def markdown(results: dict[str, list[dict[str, object]]]) -> str:
     lines = [
-        "| rows | format | codec | marketexport rows/s | × DuckDB COPY | × naive | "
+        "| dataset | rows | format | codec | marketexport rows/s | × DuckDB COPY | × naive | "
         "compression | peak RSS MB (ours / DuckDB / naive) | exact |",
-        "|---:|---|---|---:|---:|---:|---:|---|---|",
+        "|---|---:|---|---|---:|---:|---:|---:|---|---|",
     ]
-    for rows, table in results.items():
+    for table in results.values():
         for r in table:
             lines.append(
-                f"| {rows:,} | {r['format']} | {r['codec']} | {r['ours_rows_s']:,.0f} | "
+                f"| {r['dataset']} | {r['rows']:,} | {r['format']} | {r['codec']} | "
+                f"{r['ours_rows_s']:,.0f} | "
                 f"{r['vs_duckdb']:.2f} | {r['vs_naive']:.1f} | {r['compression_ratio']:.2f} | "
                 f"{r['ours_rss_mb']:.0f} / {r['duckdb_rss_mb']:.0f} / {r['naive_rss_mb']:.0f} | "
                 f"{r['exact']} |"
@@ -291,15 +340,18 @@ def main() -> None:
         kind, store, out, fmt, codec, *rest = sys.argv[2:]
         runner = {"marketexport": case_marketexport, "duckdb": case_duckdb}
         if kind == "naive":
-            result = case_naive(Path(store), Path(out), fmt, codec, int(rest[0]))
+            result = case_naive(Path(store), Path(out), fmt, codec, int(rest[0]), rest[1])
         else:
-            result = runner[kind](Path(store), Path(out), fmt, codec)
+            result = runner[kind](Path(store), Path(out), fmt, codec, rest[0])
         print(json.dumps(result))
         return
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--naive-rows", type=int, default=500_000)
+    parser.add_argument(
+        "--orderbook-rows", type=int, default=5_000_000, help="0 leaves the order book out"
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -307,11 +359,16 @@ def main() -> None:
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="marketexport-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    results = {rows: measure(rows, work, min(args.naive_rows, rows)) for rows in args.rows}
+    results = {
+        f"ohlcv-{rows}": measure(rows, work, min(args.naive_rows, rows)) for rows in args.rows
+    }
+    if args.orderbook_rows:
+        rows = args.orderbook_rows
+        results[f"orderbook-{rows}"] = measure(rows, work, min(args.naive_rows, rows), "orderbook")
     text = markdown(results)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
+        args.json.write_text(json.dumps(results, indent=2))
     if not args.no_readme:
         write_readme(text, REPO / "README.md")
 
