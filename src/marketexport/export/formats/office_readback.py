@@ -86,23 +86,34 @@ def summarize_workbook(path: Path | None, time_column: str | None) -> dict[str, 
         with zipfile.ZipFile(path) as archive:
             for part in _sheet_parts(archive):
                 with archive.open(part) as handle:
-                    index = None
-                    for number, (_, row) in enumerate(
-                        etree.iterparse(handle, tag=f"{_MAIN}row"), start=1
-                    ):
-                        if number == 1:
-                            index = _time_index(row, time_column)
-                        else:
-                            rows += 1
-                            if index is not None:
-                                cell = row[index] if len(row) > index else None
-                                last = _cell_time(cell)
-                                if rows == 1:
-                                    first = last
-                        _drop(row)
+                    count, head, tail = _sheet_rows(handle, time_column)
+                rows += count
+                if count:
+                    first = head if first is None else first
+                    last = tail
     except (zipfile.BadZipFile, KeyError, OSError, etree.XMLSyntaxError, ValueError) as exc:
         raise FormatError(f"xlsx workbook cannot be read: {exc}") from None
     return _summary(rows, first, last)
+
+
+def _sheet_rows(handle: BinaryIO, time_column: str | None) -> tuple[int, Any, Any]:
+    """Data rows of one sheet and the time of its first and last; only those two convert."""
+    rows = -1  # the header row is not data
+    index = None
+    first = previous = None
+    for _, row in etree.iterparse(handle, tag=f"{_MAIN}row"):
+        if previous is not None:
+            _drop(previous)
+        rows += 1
+        if rows == 0:
+            index = _time_index(row, time_column)
+        elif rows == 1 and index is not None:
+            first = _cell_time(row[index] if len(row) > index else None)
+        previous = row
+    last = None
+    if rows > 0 and index is not None and previous is not None:
+        last = _cell_time(previous[index] if len(previous) > index else None)
+    return max(rows, 0), first, last
 
 
 def summarize_xml_rows(stream: BinaryIO, time_column: str | None) -> dict[str, Any]:
