@@ -3,7 +3,9 @@
 Each dataset has a fixed column list. Column kinds map to one Arrow type each:
 
 - ``text``: ``string``
-- ``decimal``: ``decimal128(38, 18)``, so every exchange value arrives exactly
+- ``decimal``: ``decimal128(38, 22)``, so every exchange value arrives exactly: 16 integer
+  digits and 22 decimal places hold every price and amount seen in exchange files, and the
+  float noise of files written from binary floats (``5.2000000000000004e-05``)
 - ``integer``: ``int64``
 - ``boolean``: ``bool``
 - ``time``: a UTC instant. The store keeps nanoseconds; an export uses the coarsest unit
@@ -21,7 +23,8 @@ import pyarrow as pa
 
 from .errors import RequestError
 
-DECIMAL_TYPE = pa.decimal128(38, 18)
+DECIMAL_TYPE = pa.decimal128(38, 22)
+DECIMAL_SQL = f"DECIMAL({DECIMAL_TYPE.precision}, {DECIMAL_TYPE.scale})"
 STORE_TIME_TYPE = pa.timestamp("ns")
 
 KIND_TYPES: dict[str, pa.DataType] = {

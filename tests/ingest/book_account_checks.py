@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from marketexport.datasets import Dataset, get_dataset
+from marketexport.datasets import DECIMAL_TYPE, Dataset, get_dataset
 from marketexport.export.pipeline import run_export
 from marketexport.export.verify import verify_export
 from marketexport.ingest import Hints, ingest_paths
@@ -152,11 +152,13 @@ def ingest(store: DuckDBStore, *paths: Path, **hints: Any) -> dict[str, dict[str
 
 def float_decimal(value: float | None) -> Decimal | None:
     """A binary float as the store keeps it: its shortest repr, rounded half-even to the
-    store's 18 decimal places when the repr is longer (float noise such as ...9999995)."""
+    store's 22 decimal places when the repr is longer (float noise such as ...9999995)."""
     if value is None or value != value:
         return None
     number = Decimal(repr(value))
     exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -18:
-        return number.quantize(Decimal(1).scaleb(-18), ROUND_HALF_EVEN, Context(prec=80))
+    if isinstance(exponent, int) and exponent < -DECIMAL_TYPE.scale:
+        return number.quantize(
+            Decimal(1).scaleb(-DECIMAL_TYPE.scale), ROUND_HALF_EVEN, Context(prec=80)
+        )
     return number

@@ -23,17 +23,21 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from marketexport.datasets import DECIMAL_TYPE
+
 Row = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS, US, S = 1_000_000, 1000, 1_000_000_000
 
 
 def store_decimal(value: Decimal) -> Decimal:
-    """A float-derived decimal as the store keeps it: at most 18 places, half-even
-    (the documented limit of decimal128(38, 18); text sources never need it here)."""
+    """A float-derived decimal as the store keeps it: at most 22 places, half-even
+    (the documented limit of decimal128(38, 22); text sources never need it here)."""
     exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -18:
-        return value.quantize(Decimal(1).scaleb(-18), ROUND_HALF_EVEN, Context(prec=80))
+    if isinstance(exponent, int) and exponent < -DECIMAL_TYPE.scale:
+        return value.quantize(
+            Decimal(1).scaleb(-DECIMAL_TYPE.scale), ROUND_HALF_EVEN, Context(prec=80)
+        )
     return value
 
 

@@ -104,18 +104,19 @@ def test_freqtrade_pairs_and_markets() -> None:
         freqtrade_pair("XRP")
 
 
-def test_float_noise_beyond_the_store_scale_is_rounded_but_text_is_not() -> None:
-    """A float's shortest repr may need more than 18 places (nautilus' trade quantity
-    5.2000000000000004e-05); it is rounded half-even to 18. Decimal text never is."""
-    from_float = decimal_from_float([5.2000000000000004e-05, 0.0042425399999999995, 0.1])
-    with pytest.raises(ConvertError, match="more than 18 decimal places"):
-        decimal_from_text(["0.0000520000000000000004"])
+def test_float_noise_is_kept_and_only_beyond_the_store_scale_rounded() -> None:
+    """A float's shortest repr keeps its noise (nautilus' 5.2000000000000004e-05 needs 21
+    places, within the store's 22); beyond 22 places it is rounded half-even, while
+    decimal text that needs more is refused."""
+    from_float = decimal_from_float(
+        [5.2000000000000004e-05, 0.0042425399999999995, 0.1, 1.2345678901234567e-07]
+    )
+    with pytest.raises(ConvertError, match="more than 22 decimal places"):
+        decimal_from_text(["0.00000012345678901234567"])
 
     assert from_float.to_pylist() == [
-        Decimal("0.000052"),
-        Decimal("0.00424254"),
+        Decimal("0.000052000000000000004"),
+        Decimal("0.0042425399999999995"),
         Decimal("0.1"),
-    ]
-    assert decimal_from_text(["0.0000520000000000000004"], from_float=True).to_pylist() == [
-        Decimal("0.000052")
+        Decimal("0.0000001234567890123457"),
     ]

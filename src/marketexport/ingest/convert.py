@@ -21,7 +21,9 @@ from ..errors import SourceError
 
 logger = logging.getLogger(__name__)
 
-_STORE_STEP = Decimal(1).scaleb(-18)
+_SCALE = DECIMAL_TYPE.scale
+_STORE_STEP = Decimal(1).scaleb(-_SCALE)
+_INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 _WIDE = Context(prec=80)
 _UNIT_FACTORS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1000, "ns": 1}
 
@@ -47,9 +49,9 @@ def decimal_from_text(
     """Decimal column from decimal text (plain or scientific), exactly or not at all.
 
     With ``from_float`` the text is a binary float's (its shortest repr, or a JSON number):
-    such a text can need more than the store's 18 decimal places (``5.2000000000000004e-05``
-    is the noise of a float computation), and is then rounded half-even to 18 places
-    rather than refused. Text from a decimal source is never rounded.
+    such a text can need more than the store's 22 decimal places (a float's shortest repr has
+    up to 17 significant digits, so values below about 1e-5 can), and is then rounded
+    half-even to 22 places rather than refused. Text from a decimal source is never rounded.
     """
     array = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
@@ -71,21 +73,24 @@ def decimal_from_text(
             if not number.is_finite():
                 raise InvalidOperation
             exponent = number.as_tuple().exponent
-            if isinstance(exponent, int) and exponent < -18:
+            if isinstance(exponent, int) and exponent < -_SCALE:
                 if from_float:
                     kept = number.quantize(_STORE_STEP, ROUND_HALF_EVEN, _WIDE)
                     rounded += kept != number
                     texts[index] = str(kept)
                 elif number.quantize(_STORE_STEP) != number:
-                    raise ConvertError(f"{what} {text!r} has more than 18 decimal places", index)
-            if abs(number) >= Decimal(10) ** 20:
+                    raise ConvertError(
+                        f"{what} {text!r} has more than {_SCALE} decimal places", index
+                    )
+            if abs(number) >= Decimal(10) ** _INTEGER_DIGITS:
                 raise ConvertError(
-                    f"{what} {text!r} is too large (at most 20 integer digits)", index
+                    f"{what} {text!r} is too large (at most {_INTEGER_DIGITS} integer digits)",
+                    index,
                 )
         except InvalidOperation:
             raise ConvertError(f"{what} {text!r} is not a number", index) from None
     if rounded:
-        logger.info("%d float values of %s rounded to 18 decimal places", rounded, what)
+        logger.info("%d float values of %s rounded to %d decimal places", rounded, what, _SCALE)
     # Every value parsed with Python: build the column from the Decimals.
     return pa.array([Decimal(t) if t is not None else None for t in texts], DECIMAL_TYPE)
 

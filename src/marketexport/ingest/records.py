@@ -95,7 +95,7 @@ def naming_file(path: Path) -> Iterator[None]:
 
 def _number_text(value: Any) -> str:
     """Text of a value: JSON strings as written; JSON numbers and floats are binary floats
-    written as text, rounded half-even to the store's 18 places when they need more."""
+    written as text, rounded half-even to the store's scale (22 places) when they need more."""
     if isinstance(value, str):
         return value
     if isinstance(value, float):

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..datasets import DATASETS, Dataset
+from ..datasets import DATASETS, DECIMAL_SQL, Dataset
 from ..errors import StoreError, TransientStoreError
 from ..request import Filter
 from .base import InsertResult, ScanStats
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 SQL_TYPES = {
     "text": "VARCHAR",
     "id": "VARCHAR",
-    "decimal": "DECIMAL(38, 18)",
+    "decimal": DECIMAL_SQL,
     "integer": "BIGINT",
     "boolean": "BOOLEAN",
     "time": "TIMESTAMP_NS",
@@ -44,7 +44,7 @@ def table_ddl(spec: Dataset) -> str:
 
 def _placeholder(value: Any, kind: str) -> tuple[str, Any]:
     if kind == "decimal":
-        return "CAST(? AS DECIMAL(38, 18))", str(value if isinstance(value, Decimal) else value)
+        return f"CAST(? AS {DECIMAL_SQL})", str(value if isinstance(value, Decimal) else value)
     if kind == "time":
         return "make_timestamp_ns(CAST(? AS BIGINT))", int(value)
     return "?", value

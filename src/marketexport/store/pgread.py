@@ -1,7 +1,7 @@
 """Arrow batches between PostgreSQL and the store schema, both ways.
 
 Reading: the scan query sends decimals as text (exact; Arrow parses them straight into
-decimal128(38, 18)) and each time as microseconds plus its nanos companion, joined here into
+decimal128(38, 22)) and each time as microseconds plus its nanos companion, joined here into
 timestamp[ns]. Writing: times are split the other way (floor to the microsecond, the rest
 in nanos) and decimals travel as decimal128, which the driver's COPY writes as numeric.
 """
@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -44,8 +45,9 @@ def _decimals(column: pa.Array, name: str, where: str) -> pa.Array:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise StoreError(
                 f"value {value!r} of column {name!r} in {where} does not fit "
-                "decimal(38, 18) (at most 20 integer and 18 fraction digits, no NaN or "
-                "infinity); export aborted",
+                f"decimal(38, {DECIMAL_TYPE.scale}) (at most "
+                f"{DECIMAL_TYPE.precision - DECIMAL_TYPE.scale} integer and "
+                f"{DECIMAL_TYPE.scale} fraction digits, no NaN or infinity); export aborted",
                 column=name,
                 value=value,
             ) from None
@@ -130,11 +132,11 @@ def to_write_batch(
 class ScanReader:
     """Store-schema batches of at most ``batch_rows`` rows from a driver's batch reader.
 
-    A thread reads and converts the next batches while the caller formats the current one
-    (the driver releases the GIL while it waits for the server), at most PREFETCH ahead, so
-    memory stays flat. ``wrap`` turns a driver error into a StoreError; ``cancel`` stops
-    the server's query when the scan is closed early; ``on_close`` runs once, told whether
-    the scan ended cleanly, and releases the connection.
+    One thread reads the next batches and another converts them while the caller formats
+    the current one (the driver releases the GIL while it waits for the server), at most
+    PREFETCH ahead, so memory stays flat. ``wrap`` turns a driver error into a StoreError;
+    ``cancel`` stops the server's query when the scan is closed early; ``on_close`` runs
+    once, told whether the scan ended cleanly, and releases the connection.
     """
 
     def __init__(
@@ -160,6 +162,7 @@ class ScanReader:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=PREFETCH)
         self._stop = threading.Event()
         self._ended = False  # the producer has read the whole result
+        self._converter = ThreadPoolExecutor(1, thread_name_prefix="postgres-convert")
         self._thread = threading.Thread(target=self._produce, name="postgres-scan", daemon=True)
         self._thread.start()
 
@@ -172,7 +175,8 @@ class ScanReader:
                     self._ended = True
                     self._put(_END)
                     return
-                self._put(self._convert(batch))
+                # converted on another thread, while this one reads the next batch
+                self._put(self._converter.submit(self._convert, batch))
         except BaseException as exc:  # handed to the caller's thread, raised there
             self._put(exc)
 
@@ -195,6 +199,11 @@ class ScanReader:
             if self._on_close is None:
                 raise StopIteration
             item = self._queue.get()
+            if isinstance(item, Future):
+                try:
+                    item = item.result()
+                except BaseException as exc:  # a conversion error, raised below
+                    item = exc
             if item is _END:
                 self.close()
                 raise StopIteration
@@ -219,6 +228,7 @@ class ScanReader:
             except Exception:
                 logger.debug("cancelling a PostgreSQL query failed", exc_info=True)
         self._thread.join(JOIN_TIMEOUT_S)
+        self._converter.shutdown(wait=True, cancel_futures=True)
         try:
             self._source.close()
         except Exception:  # the connection may be gone already; on_close handles it

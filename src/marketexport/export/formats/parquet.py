@@ -1,4 +1,4 @@
-"""Parquet: typed columns (decimal128(38, 18), timestamp with UTC), one row group per batch.
+"""Parquet: typed columns (decimal128(38, 22), timestamp with UTC), one row group per batch.
 
 The export's codec goes inside the file as Parquet's own column compression (``zlib`` maps
 to Parquet's gzip); the file keeps the plain ``.parquet`` name.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from xml.sax.saxutils import escape, quoteattr
 
-from ...datasets import DATASETS, Column, Dataset
+from ...datasets import DATASETS, DECIMAL_TYPE, Column, Dataset
 
 _KIND_TYPES = {
     "text": "text",
@@ -42,10 +42,10 @@ _TYPES = """\
   </xs:complexType>
   <xs:simpleType name="decimal38">
     <xs:annotation><xs:documentation>An exact decimal in plain notation (Arrow
-      decimal128(38, 18)).</xs:documentation></xs:annotation>
+      decimal128(38, SCALE)).</xs:documentation></xs:annotation>
     <xs:restriction base="xs:decimal">
       <xs:totalDigits value="38"/>
-      <xs:fractionDigits value="18"/>
+      <xs:fractionDigits value="SCALE"/>
     </xs:restriction>
   </xs:simpleType>
   <xs:simpleType name="utcDateTime">
@@ -94,7 +94,7 @@ def dataset_xsd(spec: Dataset) -> str:
             "per exported column.",
             "  ",
         )
-        + _TYPES
+        + _TYPES.replace("SCALE", str(DECIMAL_TYPE.scale))
         + f"  <xs:element name={quoteattr(spec.name)}>\n"
         + "    <xs:complexType>\n"
         + "      <xs:sequence>\n"
