@@ -8,6 +8,9 @@ that its importer refuses, is skipped with the importer's message.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +28,21 @@ from tests.export.office_samples import export, store_rows
 PANDAS_ROWS = 20_000  # pandas reads the whole workbook at once: only for the smaller files
 
 
+@cache
 def _hints() -> dict[str, dict[str, str]]:
-    """The hints each real file needs, as the import tests record them (none by default)."""
-    try:
-        from tests.ingest.expected import CASES
-    except ImportError:
-        return {}
-    return {case.path: dict(case.hints) for case in CASES}
+    """The hints (--exchange, --symbol) each real file needs, as the import tests record
+    them in their ``*CASES`` tables; a file not listed there is imported without."""
+    import tests.ingest
+
+    found: dict[str, dict[str, str]] = {}
+    for module_info in pkgutil.iter_modules(tests.ingest.__path__):
+        module = importlib.import_module(f"tests.ingest.{module_info.name}")
+        for name, value in vars(module).items():
+            if name.endswith("CASES") and isinstance(value, tuple | list):
+                for case in value:
+                    if hasattr(case, "path") and hasattr(case, "hints"):
+                        found.setdefault(str(case.path), dict(case.hints))
+    return found
 
 
 def _real_files() -> list[str]:

@@ -23,6 +23,7 @@ from tests.export.office_samples import (
     epoch_ns,
     export,
     filled_store,
+    iso_ns,
     sample_rows,
     significant_digits,
     store_rows,
@@ -61,6 +62,8 @@ def check_cell(kind: str, found: Any, source: Any) -> None:
             assert isinstance(found, int | float) and Decimal(repr(found)) == expected
     elif kind == "boolean":
         assert found is source
+    elif isinstance(found, str):
+        assert iso_ns(found) == source  # finer than ms: exact ISO text (noted in the manifest)
     else:
         assert isinstance(found, datetime) and epoch_ns(found) == source
 
