@@ -10,7 +10,7 @@ import re
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from lxml import etree
 
@@ -58,10 +58,8 @@ def _cell_time(cell: Any) -> str | None:
     if cell.get("t") == "inlineStr":
         text = "".join(cell.itertext())
         return _XSTRING.sub(lambda match: chr(int(match.group(1), 16)), text)
-    value = cell.findtext(f"{_MAIN}v")
-    if value is None:
-        return None
-    if cell.get("s") != str(TIME_STYLE):
+    value: str | None = cell.findtext(f"{_MAIN}v")
+    if value is None or cell.get("s") != str(TIME_STYLE):
         return value
     epoch_ms = round((float(value) - 25569) * 86_400_000)
     instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=epoch_ms)
@@ -96,7 +94,7 @@ def summarize_workbook(path: Path | None, time_column: str | None) -> dict[str, 
     return _summary(rows, first, last)
 
 
-def _sheet_rows(handle: BinaryIO, time_column: str | None) -> tuple[int, Any, Any]:
+def _sheet_rows(handle: IO[bytes], time_column: str | None) -> tuple[int, Any, Any]:
     """Data rows of one sheet and the time of its first and last; only those two convert."""
     rows = -1  # the header row is not data
     index = None
