@@ -1,7 +1,7 @@
 """How to read PostgreSQL rows into Arrow batches: four ways, measured side by side.
 
 Loads N candles (default 1,000,000) into a schema of its own, then reads the ordered
-selection of every column into store-schema Arrow batches (decimal128(38, 18),
+selection of every column into store-schema Arrow batches (decimal128(38, 22),
 timestamp[ns]) in a fresh subprocess per way, reporting rows/s and peak RSS:
 
 - ``adbc``: the store as built (ADBC's PostgreSQL driver: COPY ... (FORMAT binary) parsed

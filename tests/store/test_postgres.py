@@ -187,11 +187,11 @@ def test_missing_table_names_database_and_table(pg_settings: Settings) -> None:
 
 def test_out_of_range_decimal_is_named(pg_store: Any, pg_url: str, pg_schema: str) -> None:
     pg_store.insert([(OHLCV, sample_table(OHLCV, 3).to_batches())])
-    run_sql(pg_url, f'UPDATE "{pg_schema}".ohlcv SET close = 0.0000000000000000001')
+    run_sql(pg_url, f'UPDATE "{pg_schema}".ohlcv SET close = 0.00000000000000000000001')
 
     with pytest.raises(StoreError) as raised:
         scan_all(pg_store, OHLCV, [])
 
-    assert "0.0000000000000000001" in str(raised.value) and "close" in str(raised.value)
+    assert "0.00000000000000000000001" in str(raised.value) and "close" in str(raised.value)
     # the failed scan gave its connection back in a usable state
     assert pg_store.stats(OHLCV, []).rows == 3

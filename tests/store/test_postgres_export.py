@@ -86,6 +86,10 @@ def test_real_files_export_the_same_from_both_stores(
 
     into_pg = ingest_paths(paths, pg_store, Hints())
     into_duck = ingest_paths(paths, duck, Hints())
+    # files that do not say their exchange (freqtrade, plain CSV) get one, as a user would
+    refused = [Path(report.path) for report in into_pg if not report.ok]
+    into_pg += ingest_paths(refused, pg_store, Hints(exchange="binance"))
+    into_duck += ingest_paths(refused, duck, Hints(exchange="binance"))
 
     assert [r.to_dict() for r in into_pg] == [r.to_dict() for r in into_duck]
     imported = {name for report in into_pg if report.ok for name in report.datasets}

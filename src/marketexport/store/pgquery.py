@@ -47,7 +47,7 @@ class SourceColumn:
     kind: str
     source: str | None
     pg_type: str | None = None  # format_type without modifiers, e.g. "numeric"
-    full_type: str | None = None  # with modifiers, e.g. "numeric(38,18)"
+    full_type: str | None = None  # with modifiers, e.g. "numeric(38,22)"
     not_null: bool = False
 
 
