@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -219,15 +218,14 @@ class XlsxWriter:
         sizes = pc.binary_length(bodies.slice(0, take))
         if pc.sum(sizes).as_py() + 32 * take > room:
             # Only sheets of very long rows get here: keep the zip entry below 4 GiB.
-            ends = np.cumsum(sizes.to_numpy(zero_copy_only=False) + 32)
-            take = int(np.searchsorted(ends, room, side="right"))
+            ends = pc.cumulative_sum(pc.add(sizes, 32))
+            take = int(pc.sum(pc.less_equal(ends, room)).as_py() or 0)
         return max(take, 1)
 
     def _rows(self, sheet: _Sheet, bodies: pa.Array) -> bytes:
         first = sheet.rows + 2  # sheet row 1 is the header
-        numbers = pc.cast(
-            pa.array(np.arange(first, first + len(bodies), dtype=np.int64)), pa.string()
-        )
+        ones = pc.fill_null(pa.nulls(len(bodies), pa.int64()), 1)
+        numbers = pc.cast(pc.add(pc.cumulative_sum(ones), first - 1), pa.string())
         rows = pc.binary_join_element_wise('<row r="', numbers, '">', bodies, "")
         data = joined_bytes(rows)
         sheet.rows += len(bodies)
