@@ -33,6 +33,23 @@ class Settings:
     # "local" (embedded runner) or "celery".
     executor: str = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Celery executor (docs/celery.md): the queue tasks are sent to and workers consume.
+    celery_queue: str = "marketexport"
+    # Prefix of every Redis key of this deployment (queues, unacknowledged messages, worker
+    # control), so that several deployments or test runs share one Redis without meeting.
+    celery_key_prefix: str = "marketexport:"
+    # Hard time limit of one attempt on a Celery worker, in seconds (default 6 h).
+    celery_task_time_limit_s: int = 21_600
+    # Redis visibility timeout in seconds: a message unacknowledged this long is delivered
+    # again. Keep it above the time limit (default 7 h); the task store's lease stops a
+    # redelivered copy from running a task twice either way.
+    celery_visibility_timeout_s: int = 25_200
+    # Seconds between two sweeps of a Celery worker or celery-beat: settle expired leases,
+    # send messages for pending tasks that have none, settle split exports (default 5).
+    celery_sweep_s: int = 5
+    # A pending, due task whose last message is older than this many seconds while the
+    # queue is empty gets a new message (the old one was lost); default 30.
+    celery_redispatch_s: int = 30
     # Tasks run at once by the local runner.
     concurrency: int = 4
     # Share of the machine's cores exports may use together (0 < x <= 1).

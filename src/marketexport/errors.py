@@ -97,6 +97,13 @@ class TaskStateError(ExportError):
     exit_code = 2
 
 
+class BrokerError(ExportError):
+    """The message broker (Redis, for the Celery executor) did not answer; names its URL
+    with the password masked."""
+
+    retryable = True
+
+
 class DeliveryError(ExportError):
     """Delivering a finished export to its destination failed; names the destination and
     file, never a credential. A dropped or refused connection sets ``retryable``."""

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
 from ..errors import NotFoundError
+from ..tasks.executor import dispatch
 from ..tasks.model import Task, TaskState, check_state
 from ..tasks.stats import task_stats
 from .app import ServiceState, current_user, service
@@ -53,7 +54,7 @@ def create_task(body: ExportBody, user: UserDep, state: ServiceDep) -> dict[str,
     """Queue an export; the request is validated exactly as the CLI validates it."""
     request = body.to_request()
     task = state.tasks.submit(request, owner=user.name, priority=body.priority)
-    return task.to_dict()
+    return dispatch(state.settings, state.tasks, task).to_dict()
 
 
 @router.get("/tasks")
@@ -88,7 +89,7 @@ def cancel_task(task_id: str, user: UserDep, state: ServiceDep) -> dict[str, Any
 def retry_task(task_id: str, user: UserDep, state: ServiceDep) -> dict[str, Any]:
     """Queue a failed or cancelled task again."""
     _own_task(state, user, task_id)
-    return state.tasks.retry(task_id).to_dict()
+    return dispatch(state.settings, state.tasks, state.tasks.retry(task_id)).to_dict()
 
 
 @router.get("/tasks/{task_id}/manifest")

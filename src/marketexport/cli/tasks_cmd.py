@@ -13,6 +13,7 @@ import click
 
 from ..errors import RequestError
 from ..export.pipeline import Progress
+from ..tasks.executor import dispatch
 from ..tasks.model import DEFAULT_OWNER, Task, TaskState, check_state, iso_time
 from ..tasks.runner import Runner
 from ..tasks.scheduler import scheduler_hooks
@@ -21,6 +22,7 @@ from ..tasks.store import TaskStore
 from . import AppContext, pass_app
 from .export_cmd import export_options, request_from_options
 from .output import export_progress, is_terminal, print_json
+from .split_options import split_body, split_options
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -102,6 +104,7 @@ def tasks_group() -> None:
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
 @click.option("--owner", default=DEFAULT_OWNER, show_default=True, help="Owner of the task.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), help="Runs before giving up.")
+@split_options
 @click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
 @pass_app
 def submit_command(
@@ -115,10 +118,12 @@ def submit_command(
 ) -> None:
     """Queue an export of DATASET (same arguments as export) and print the task id."""
     request = request_from_options(options)
+    body = split_body(app.settings, request, options)
     attempts = max_attempts or app.settings.task_max_attempts
     store = open_tasks(app)
     try:
-        task = store.submit(request, owner=owner, priority=priority, max_attempts=attempts)
+        task = store.submit(body, owner=owner, priority=priority, max_attempts=attempts)
+        dispatch(app.settings, store, task)
     finally:
         store.close()
     if as_json:
@@ -228,7 +233,7 @@ def retry_command(app: AppContext, task_id: str, as_json: bool) -> None:
     """Put a failed or cancelled task back in the queue."""
     store = open_tasks(app)
     try:
-        task = store.retry(store.find(task_id).id)
+        task = dispatch(app.settings, store, store.retry(store.find(task_id).id))
     finally:
         store.close()
     if as_json:

@@ -102,6 +102,10 @@ def verify_export(
     and SHA256SUMS must list the file and manifest with their SHA-256.
     """
     export_file, manifest_file = resolve_paths(path)
+    from .parts import is_parts_manifest, verify_parts
+
+    if is_parts_manifest(manifest_file):  # a split export: each part is verified
+        return verify_parts(manifest_file, keys=keys, offered=offered, public_key=public_key)
     report = VerifyReport(export_file, manifest_file)
     manifest = read_manifest(manifest_file)
     if manifest.file != export_file.name:

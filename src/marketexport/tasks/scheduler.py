@@ -27,6 +27,8 @@ from ..export.formats import get_format
 from ..request import ExportRequest
 from ..timeparse import datetime_to_ns, ns_to_iso
 from .cron import CronSchedule, check_zone
+from .executor import dispatch
+from .model import Task
 from .schedules import Schedule, ScheduleStore
 from .store import TaskStore
 from .windows_rel import render_file_name
@@ -117,11 +119,14 @@ class Scheduler:
         *,
         max_attempts: int = 3,
         clock: Callable[[], float] | None = None,
+        on_created: Callable[[Task], object] | None = None,
     ) -> None:
         self.schedules = schedules
         self.tasks: TaskStore = schedules.tasks
         self.max_attempts = max_attempts
         self.clock = clock or self.tasks.clock
+        # Called with each task this scheduler creates (the executor's dispatch hook).
+        self.on_created = on_created
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -209,6 +214,8 @@ class Scheduler:
                 f" (late, misfire={schedule.misfire})" if late else "",
                 extra={"task_id": task.id},
             )  # fmt: skip
+            if self.on_created is not None:
+                self.on_created(task)
         return ScheduledRun(schedule.name, instant_ns, task.id, created, late)
 
     def run_now(self, schedule: Schedule) -> ScheduledRun:
@@ -265,6 +272,10 @@ def scheduler_hooks(
     settings: Settings, tasks: TaskStore
 ) -> Iterator[tuple[Callable[[], None], Callable[[], None]]]:
     """(start, stop) of a scheduler loop over the task store, for run-worker and serve."""
-    scheduler = Scheduler(ScheduleStore(tasks), max_attempts=settings.task_max_attempts)
+    scheduler = Scheduler(
+        ScheduleStore(tasks),
+        max_attempts=settings.task_max_attempts,
+        on_created=lambda task: dispatch(settings, tasks, task),
+    )
     loop = SchedulerLoop(scheduler)
     yield loop.start, loop.stop
