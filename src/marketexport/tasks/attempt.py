@@ -21,6 +21,7 @@ from typing import Any
 from ..config import Settings
 from ..delivery import deliver
 from ..errors import ExportError, TaskCancelled
+from ..export.encryption import KeyRing
 from ..export.pipeline import ExportResult, Progress, run_export
 from ..request import ExportRequest
 from ..store import Store
@@ -175,6 +176,15 @@ def task_extra(task: Task) -> dict[str, Any]:
     return {"task": extra}
 
 
+def _key_ring(context: AttemptContext, request: ExportRequest) -> KeyRing | None:
+    """The key directory's ring, when the export encrypts or signs."""
+    settings = context.settings
+    signs = request.sign_key or (settings is not None and settings.signing_key)
+    if settings is None or not (request.encryption or signs):
+        return None
+    return KeyRing.from_settings(settings)
+
+
 def run_attempt(
     context: AttemptContext,
     task: Task,
@@ -191,6 +201,7 @@ def run_attempt(
         recorder = ProgressRecorder(context, task, token, write_through=True)
     try:
         request = ExportRequest.from_dict(task.request)
+        keys = _key_ring(context, request)
         store = context.acquire_store()
         try:
             result = context.export(
@@ -204,6 +215,7 @@ def run_attempt(
                 file_name=run_file_name(task.request),
                 extra=task_extra(task),
                 progress_interval_s=min(0.25, context.progress_write_s),
+                **({"keys": keys} if keys is not None else {}),
             )
         finally:
             context.release_store()
