@@ -24,11 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import FormatError, RequestError
-from ..render import joined_bytes
 from . import xlsx_parts as parts
 from .base import FormatSpec, WriterContext
 from .xlsx_cells import MAX_CELL_CHARS, column_cells, header_cell
-from .xmltext import assemble
+from .xmltext import assemble, value_bytes
 from .zipstream import ENTRY_LIMIT, ZipStream
 
 ROWS_PER_SHEET = 1_048_576  # Excel's limit, the header row included
@@ -227,7 +226,8 @@ class XlsxWriter:
         ones = pc.fill_null(pa.nulls(len(bodies), pa.int64()), 1)
         numbers = pc.cast(pc.add(pc.cumulative_sum(ones), first - 1), pa.string())
         rows = pc.binary_join_element_wise('<row r="', numbers, '">', bodies, "")
-        data = joined_bytes(rows)
+        # Deflated straight from Arrow's buffer: no copy of the sheet XML into Python bytes.
+        data = value_bytes(rows)
         sheet.rows += len(bodies)
         sheet.bytes += len(data)
         self._rows_done += len(bodies)

@@ -100,7 +100,7 @@ class ZipStream:
         )
         return self._out(header + entry.name)
 
-    def write(self, data: bytes) -> bytes:
+    def write(self, data: bytes | memoryview) -> bytes:
         """Compress ``data`` into the open entry; returns what is ready to append."""
         entry = self._current
         if entry is None:
