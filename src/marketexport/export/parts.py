@@ -210,30 +210,29 @@ def _verify_joined(report: VerifyReport, joined: Path, document: dict[str, Any])
         return
     recorded = document["joined"]
     file_digest, payload_digest = hashlib.sha256(), hashlib.sha256()
-    payload_bytes = 0
-    try:
-        with joined.open("rb") as handle:
-            for entry in document["parts"]:
-                piece = hashlib.sha256()
-                chunks = _iter_piece(handle, int(entry["bytes"]["file"]), (piece, file_digest))
+    payload_bytes = [0]
+    with joined.open("rb") as handle:
+        for entry in document["parts"]:
+            piece = hashlib.sha256()
+            chunks = _iter_piece(handle, int(entry["bytes"]["file"]), (piece, file_digest))
+            try:
                 for chunk in iter_decompressed(chunks, document["compression"]):
                     payload_digest.update(chunk)
-                    payload_bytes += len(chunk)
-                for _ in chunks:  # whatever the decompressor left unread still counts
-                    pass
-                _compare(report, f"joined piece {entry['part']} sha256",
-                         entry["sha256"]["file"], piece.hexdigest())  # fmt: skip
-            extra_bytes = 0
-            for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-                file_digest.update(chunk)
-                extra_bytes += len(chunk)
-            if extra_bytes:
-                report.problems.append(f"the joined file has {extra_bytes} bytes after its parts")
-    except ExportError as exc:
-        report.problems.append(f"joined file cannot be read: {exc}")
-        return
+                    payload_bytes[0] += len(chunk)
+            except ExportError as exc:
+                report.problems.append(f"joined piece {entry['part']} cannot be read: {exc}")
+            for _ in chunks:  # whatever the decompressor left unread still counts
+                pass
+            _compare(report, f"joined piece {entry['part']} sha256",
+                     entry["sha256"]["file"], piece.hexdigest())  # fmt: skip
+        extra_bytes = 0
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            file_digest.update(chunk)
+            extra_bytes += len(chunk)
+    if extra_bytes:
+        report.problems.append(f"the joined file has {extra_bytes} bytes after its parts")
     _compare(report, "joined file sha256", recorded["sha256"]["file"], file_digest.hexdigest())
-    _compare(report, "joined payload bytes", recorded["bytes"]["payload"], payload_bytes)
+    _compare(report, "joined payload bytes", recorded["bytes"]["payload"], payload_bytes[0])
     _compare(report, "joined payload sha256", recorded["sha256"]["payload"],
              payload_digest.hexdigest())  # fmt: skip
 

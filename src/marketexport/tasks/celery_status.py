@@ -19,7 +19,11 @@ from .store import TaskStore
 
 def collect_status(settings: Settings, timeout_s: float) -> dict[str, Any]:
     """Workers, the queue and the task store's pending and running tasks, as JSON-ready data."""
-    control = app_for(settings).control
+    app = app_for(settings)
+    with app.connection_for_write() as connection:
+        # One quick try: a broker that is down is reported now, not after kombu's retries.
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2)
+    control = app.control
     # Each question waits the whole timeout for replies: ask the three at once.
     with ThreadPoolExecutor(3) as threads:
         answers = [

@@ -18,7 +18,13 @@ import secrets
 from collections.abc import Callable
 
 from ..config import Settings
-from .messages import MessageRecord, last_message, reserve_send, undo_reserve
+from .messages import (
+    MessageRecord,
+    ensure_schema,
+    last_message,
+    reserve_send,
+    undo_reserve,
+)
 from .model import Task, TaskState
 from .store import TaskStore
 
@@ -51,6 +57,7 @@ def send_message(
     The send is noted first (compare-and-set on the last one noted), so that a sweep
     running meanwhile neither sends a second message nor misses a failed one.
     """
+    ensure_schema(tasks)  # the first submit may come before any worker made the tables
     previous = last_message(tasks, task_id)
     now = tasks.clock()
     message_id = new_message_id(task_id)
