@@ -195,3 +195,26 @@ def test_out_of_range_decimal_is_named(pg_store: Any, pg_url: str, pg_schema: st
     assert "0.00000000000000000000001" in str(raised.value) and "close" in str(raised.value)
     # the failed scan gave its connection back in a usable state
     assert pg_store.stats(OHLCV, []).rows == 3
+
+
+def test_scan_sees_the_rows_that_stats_counted(pg_store: Any, pg_url: str, pg_schema: str) -> None:
+    """A collector writing between stats and scan changes neither count nor rows."""
+    pg_store.insert([(OHLCV, sample_table(OHLCV, 20).to_batches())])
+    later = sample_table(OHLCV, 40).slice(20)
+
+    counted = pg_store.stats(OHLCV, [])
+    other = store_for(pg_url, pg_schema)
+    try:
+        other.insert([(OHLCV, later.to_batches())])
+    finally:
+        other.close()
+    scanned = scan_all(pg_store, OHLCV, [])
+
+    assert counted.rows == scanned.num_rows == 20
+    assert pg_store.stats(OHLCV, []).rows == 40
+
+
+def store_for(url: str, schema: str) -> Any:
+    from marketexport.store.postgres import PostgresStore
+
+    return PostgresStore(url, settings=Settings(postgres={"schema": schema}))

@@ -9,14 +9,15 @@ NOTHING``.
 
 Each operation takes a connection of its own from a small pool, so one store may serve
 several threads. ``stats`` leaves its REPEATABLE READ transaction open for the ``scan`` of
-the same selection that follows it, so the count, time unit and rows agree even while the
-collector keeps writing.
+the same selection that follows it (within PARK_MAX_S), so the count, time unit and rows
+agree even while the collector keeps writing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -54,6 +55,8 @@ BATCH_HINT_BYTES = 4 << 20
 # Selections whose stats transaction waits for its scan; an open transaction holds back
 # vacuum, so only a few wait, and the oldest ends first.
 MAX_PARKED = 4
+# A parked transaction older than this is ended; its scan starts a fresh one.
+PARK_MAX_S = 60.0
 
 
 class PostgresStore:
@@ -66,7 +69,7 @@ class PostgresStore:
         self.layout: Layout = parse_layout(getattr(settings, "postgres", None))
         self._lock = threading.Lock()
         self._idle: list[Any] = []
-        self._parked: dict[tuple[str, tuple[Filter, ...]], Any] = {}
+        self._parked: dict[tuple[str, tuple[Filter, ...]], tuple[Any, float]] = {}
         self._bound: dict[str, BoundTable] = {}
         self._closed = False
         # Connect now, so that a wrong password or database is reported before any work.
@@ -196,10 +199,15 @@ class PostgresStore:
     # -- reading ---------------------------------------------------------------------
 
     def _snapshot(self, key: tuple[str, tuple[Filter, ...]]) -> Any:
-        """The connection parked by ``stats`` for this selection, or a new transaction."""
+        """The transaction ``stats`` parked for this selection (if recent), or a new one."""
         with self._lock:
             parked = self._parked.pop(key, None)
-        return parked if parked is not None else self._begin_read()
+        if parked is not None:
+            connection, parked_at = parked
+            if time.monotonic() - parked_at <= PARK_MAX_S:
+                return connection
+            self._end(connection, True)
+        return self._begin_read()
 
     def _begin_read(self) -> Any:
         connection = self._acquire()
@@ -216,7 +224,7 @@ class PostgresStore:
 
     def stats(self, spec: Dataset, filters: list[Filter]) -> ScanStats:
         key = (spec.name, tuple(filters))
-        connection = self._snapshot(key)
+        connection = self._begin_read()
         try:
             table = self.table(spec, connection)
             params = Params()
@@ -244,13 +252,17 @@ class PostgresStore:
     def _park(self, key: tuple[str, tuple[Filter, ...]], connection: Any) -> None:
         """Keep a transaction open for the scan that follows; the oldest beyond a few ends."""
         ended = []
+        now = time.monotonic()
         with self._lock:
             previous = self._parked.pop(key, None)
             if previous is not None:
-                ended.append(previous)
-            self._parked[key] = connection
+                ended.append(previous[0])
+            for other, (_, parked_at) in list(self._parked.items()):
+                if now - parked_at > PARK_MAX_S:
+                    ended.append(self._parked.pop(other)[0])
+            self._parked[key] = (connection, now)
             while len(self._parked) > MAX_PARKED:
-                ended.append(self._parked.pop(next(iter(self._parked))))
+                ended.append(self._parked.pop(next(iter(self._parked)))[0])
         for old in ended:
             self._end(old, True)
 
@@ -375,15 +387,12 @@ class PostgresStore:
         self._run(connection, f"DROP TABLE pg_temp.{INCOMING}")
         return counted[0], int(added)
 
-    def count(self, spec: Dataset) -> int:
-        """Rows in a dataset's table."""
-        return self.stats(spec, []).rows
-
     def close(self) -> None:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            parked, self._parked = list(self._parked.values()), {}
+            parked = [connection for connection, _ in self._parked.values()]
+            self._parked = {}
         for connection in [*parked, *idle]:
             self._discard(connection)
 
