@@ -76,6 +76,14 @@ def build_store(path: Path, rows: int) -> None:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak RSS. Linux keeps ru_maxrss across exec, so a child would
+    report at least its parent's peak; VmHWM belongs to the process's own memory map."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
