@@ -10,7 +10,10 @@ timestamp[ns]) in a fresh subprocess per way, reporting rows/s and peak RSS:
   psycopg's C loaders into Python tuples, then to Arrow;
 - ``copy-csv``: psycopg 3 ``COPY ... (FORMAT csv)`` chunks fed to Arrow's streaming CSV
   reader;
-- ``cursor``: a psycopg server-side cursor, ``fetchmany`` of 65,536 rows, then to Arrow.
+- ``cursor``: a psycopg server-side cursor, ``fetchmany`` of 65,536 rows, then to Arrow;
+- ``export-adbc`` and ``export-copy-csv``: the whole CSV export pipeline over the store as
+  built, and over the same store with ``copy-csv`` as its scan (same query, same
+  conversion, same read-ahead threads), to compare the two inside a real export.
 
 The psycopg ways need ``pip install "psycopg[binary]"`` (not a marketexport dependency).
 
@@ -35,7 +38,7 @@ COLUMNS = [
     "exchange", "symbol", "timeframe", "price_type", "time", "open", "high", "low", "close",
     "volume", "quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume",
 ]  # fmt: skip
-WAYS = ("adbc", "copy-binary", "copy-csv", "cursor")
+WAYS = ("adbc", "copy-binary", "copy-csv", "cursor", "export-adbc", "export-copy-csv")
 BATCH_ROWS = 65_536
 
 
@@ -153,12 +156,87 @@ def read_cursor(url: str, schema: str) -> int:
     return rows
 
 
+def _csv_scan(store: Any, url: str) -> Any:
+    """A scan for ``store`` that reads the store's own query by psycopg's COPY ... csv."""
+    import psycopg
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from marketexport.datasets import DECIMAL_TYPE
+    from marketexport.store.pglayout import nanos_name
+    from marketexport.store.pgquery import scan_sql
+    from marketexport.store.pgread import ScanReader
+
+    def scan(spec: Any, filters: Any, columns: list[str], batch_rows: int) -> ScanReader:
+        probe = store._acquire()
+        table = store.table(spec, probe)
+        store._release(probe)
+        names, types = [], {}
+        for name in columns:
+            kind = spec.column(name).kind
+            names.append(name)
+            types[name] = {"decimal": DECIMAL_TYPE, "time": pa.timestamp("us", tz="UTC")}.get(
+                kind, spec.column(name).arrow_type
+            )
+            if kind == "time":
+                names.append(nanos_name(name))
+                types[nanos_name(name)] = pa.int16()
+        connection = psycopg.connect(url)
+        copying = connection.cursor().copy(
+            f"COPY ({scan_sql(table, columns, '')}) TO STDOUT (FORMAT csv)"
+        )
+        source = pcsv.open_csv(
+            _CopyStream(copying.__enter__()),
+            read_options=pcsv.ReadOptions(column_names=names, block_size=4 << 20),
+            convert_options=pcsv.ConvertOptions(
+                column_types=types, quoted_strings_can_be_null=False
+            ),
+        )
+
+        def finish(ok: bool) -> None:
+            copying.__exit__(None, None, None)
+            connection.close()
+
+        return ScanReader(
+            source, spec, columns, batch_rows, "bench",
+            wrap=store._error, cancel=lambda: None, on_close=finish,
+        )  # fmt: skip
+
+    return scan
+
+
+def export_through(url: str, schema: str, scan_by_csv: bool) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from marketexport.config import Settings
+    from marketexport.export.pipeline import run_export
+    from marketexport.request import build_request
+    from marketexport.store.postgres import PostgresStore
+
+    store = PostgresStore(url, settings=Settings(postgres={"schema": schema}))
+    if scan_by_csv:
+        store.scan = _csv_scan(store, url)  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as out:
+        result = run_export(
+            build_request(dataset="ohlcv", format="csv"),
+            store,
+            output_dir=Path(out),
+            threads=os.cpu_count() or 1,
+            batch_rows=32_768,
+        )
+    store.close()
+    return result.manifest.rows
+
+
 def run_way(way: str, url: str, schema: str) -> dict[str, float]:
     read = {
         "adbc": read_adbc,
         "copy-binary": read_copy_binary,
         "copy-csv": read_copy_csv,
         "cursor": read_cursor,
+        "export-adbc": lambda u, s: export_through(u, s, False),
+        "export-copy-csv": lambda u, s: export_through(u, s, True),
     }[way]
     started = time.perf_counter()
     rows = read(url, schema)
