@@ -28,8 +28,9 @@ class CsvWriter:
         self._guarded_cells = 0
 
     def header(self) -> bytes:
-        names = pa.array([c.name for c in self._context.columns], pa.string())
-        return (",".join(csv_quote(names).to_pylist()) + "\n").encode()
+        # Plain Python: building an Arrow array here would make pyarrow import pandas.
+        names = [_quote_name(c.name) for c in self._context.columns]
+        return (",".join(names) + "\n").encode()
 
     def encode(self, batch: pa.RecordBatch) -> tuple[bytes, int]:
         fields: list[pa.Array] = []
@@ -60,6 +61,12 @@ class CsvWriter:
         if not self._guard:
             return {}
         return {"spreadsheet_guard": {"cells_prefixed": self._guarded_cells}}
+
+
+def _quote_name(name: str) -> str:
+    if name == "" or any(ch in name for ch in ',"\r\n'):
+        return '"' + name.replace('"', '""') + '"'
+    return name
 
 
 def _neutralise(text: pa.Array) -> tuple[pa.Array, int]:

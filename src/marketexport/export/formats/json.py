@@ -8,6 +8,7 @@ Nulls are ``null``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -42,7 +43,7 @@ class _JsonRows:
     def __init__(self, context: WriterContext) -> None:
         self._context = context
         self._keys = [
-            ("{" if i == 0 else ",") + json_string(pa.array([c.name])).to_pylist()[0] + ":"
+            ("{" if i == 0 else ",") + json.dumps(c.name, ensure_ascii=False) + ":"
             for i, c in enumerate(context.columns)
         ]
 
