@@ -33,6 +33,7 @@ from .zipstream import ENTRY_LIMIT, ZipStream
 ROWS_PER_SHEET = 1_048_576  # Excel's limit, the header row included
 SHEET_BYTES = ENTRY_LIMIT - (64 << 20)  # room for the sheet's closing XML
 MAX_WIDTH = 60.0
+WRITE_SLICE_ROWS = 8_192
 _TEXT_REASONS = {
     "id": "identifier: exact digits as text",
     "decimal": "more than 15 significant digits (Excel would round)",
@@ -222,16 +223,21 @@ class XlsxWriter:
         return max(take, 1)
 
     def _rows(self, sheet: _Sheet, bodies: pa.Array) -> bytes:
-        first = sheet.rows + 2  # sheet row 1 is the header
-        ones = pc.fill_null(pa.nulls(len(bodies), pa.int64()), 1)
-        numbers = pc.cast(pc.add(pc.cumulative_sum(ones), first - 1), pa.string())
-        rows = pc.binary_join_element_wise('<row r="', numbers, '">', bodies, "")
-        # Deflated straight from Arrow's buffer: no copy of the sheet XML into Python bytes.
-        data = value_bytes(rows)
-        sheet.rows += len(bodies)
-        sheet.bytes += len(data)
-        self._rows_done += len(bodies)
-        return self._zip.write(data)
+        """The rows' XML with their numbers, deflated; in slices, to keep memory small."""
+        out = []
+        for start in range(0, len(bodies), WRITE_SLICE_ROWS):
+            part = bodies.slice(start, WRITE_SLICE_ROWS)
+            first = sheet.rows + 2  # sheet row 1 is the header
+            ones = pc.fill_null(pa.nulls(len(part), pa.int64()), 1)
+            numbers = pc.cast(pc.add(pc.cumulative_sum(ones), first - 1), pa.string())
+            rows = pc.binary_join_element_wise('<row r="', numbers, '">', part, "")
+            # Deflated straight from Arrow's buffer: no copy of the XML into Python bytes.
+            data = value_bytes(rows)
+            sheet.rows += len(part)
+            sheet.bytes += len(data)
+            self._rows_done += len(part)
+            out.append(self._zip.write(data))
+        return b"".join(out)
 
 
 def summarize_xlsx(stream: BinaryIO, time_column: str | None, path: Path | None) -> dict[str, Any]:
