@@ -40,10 +40,10 @@ def require_celery(settings: Settings) -> Settings:
 @click.option("--queues", "-Q", help="Comma-separated queues to consume (default CELERY_QUEUE).")
 @click.option(
     "--pool",
-    type=click.Choice(["prefork", "threads", "solo"]),
+    type=click.Choice(["prefork", "solo"]),
     default="prefork",
     show_default=True,
-    help="How exports run side by side (prefork: one process each).",
+    help="prefork: each export in a pool process; solo: one at a time in the worker itself.",
 )
 @click.option("--hostname", "-n", help="Node name (default marketexport-<pid>@<host>).")
 @click.option("--scheduler", is_flag=True, help="Also run the schedule loop (several are safe).")

@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import NotFoundError
 from ..export.pipeline import ExportResult, run_export
 from ..store import open_store
-from .attempt import AttemptContext, AttemptToken, run_attempt
+from .attempt import AttemptContext, AttemptToken, clear_dir, run_attempt
 from .budget import ArrowThreads, CpuBudget
 from .executor import send_message
 from .messages import ensure_schema, record_end, record_pipeline_start, record_received
@@ -171,6 +171,10 @@ class ProcessWorker:
     ) -> tuple[Task, int] | None:
         """Take the task for this process, or None when the message must exit without work."""
         with task_context(task_id):
+            # A dead worker's attempt is settled first; if that ends the task, its files go.
+            for settled in self.tasks.recover_expired(task_id=task_id):
+                if settled.is_terminal:
+                    clear_dir(settled.output_dir(self.context.export_root))
             task = self.tasks.claim(task_id, self.worker_id, self.lease_s)
             delivery = record_received(
                 self.tasks,

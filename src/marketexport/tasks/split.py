@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import ExportError, TaskStateError
-from ..export.parts import write_parts_manifest
+from ..export.parts import PartsResult, write_parts_manifest
 from ..request import ExportRequest
 from .attempt import clear_dir, retry_delay_s, task_extra
 from .executor import send_message
@@ -314,20 +314,24 @@ def _whole(parent: Task) -> dict[str, Any]:
     }
 
 
-def _result(written: Any, parts: list[Part]) -> dict[str, Any]:
-    """The parent's result: the joined file (or the parts manifest) and every part."""
+def _result(written: PartsResult, parts: list[Part]) -> dict[str, Any]:
+    """The parent's result: the whole export's name, its parts manifest, and every part.
+
+    ``path`` names the whole export: the joined file, or without one the name it would
+    have, beside its parts manifest (``verify`` accepts either; there is no file to
+    download then).
+    """
     document = written.document
-    main = written.joined_path or written.manifest_path
     joined = document.get("joined")
+    whole = written.manifest_path.with_name(str(document["file"]))
+    files = [written.manifest_path.name, written.sums_path.name]
     return {
-        "path": str(main),
+        "path": str(whole),
         "manifest_path": str(written.manifest_path),
         "sums_path": str(written.sums_path),
-        "files": [main.name, written.manifest_path.name, written.sums_path.name]
-        if joined
-        else [written.manifest_path.name, written.sums_path.name],
+        "files": [whole.name, *files] if joined else files,
         "rows": document["rows"],
-        "file_bytes": joined["bytes"]["file"] if joined else main.stat().st_size,
+        "file_bytes": joined["bytes"]["file"] if joined else written.manifest_path.stat().st_size,
         "file_sha256": joined["sha256"]["file"] if joined else written.manifest_sha256,
         "parts": [
             {"part": p.number, "task_id": p.task.id, "path": (p.task.result or {}).get("path"),
