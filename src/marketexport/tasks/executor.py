@@ -70,6 +70,14 @@ def send_message(
     return True
 
 
+def send_noted(settings: Settings, tasks: TaskStore, task_id: str, message_id: str) -> bool:
+    """Send a message already noted with ``messages.note_send``; forget the note if it fails."""
+    if _publish(settings, task_id, message_id, 0.0):
+        return True
+    undo_reserve(tasks, task_id, message_id, None)
+    return False
+
+
 def _publish(settings: Settings, task_id: str, message_id: str, countdown_s: float) -> bool:
     from .celery_app import RUN_TASK, app_for
 

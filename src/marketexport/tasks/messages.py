@@ -116,6 +116,17 @@ def reserve_send(
         return cursor.rowcount == 1
 
 
+def note_send(con: Any, task_id: str, message_id: str, now: float) -> None:
+    """Note a message about to be sent, inside the caller's transaction (that also queues
+    the task), so no sweep can see the task without it; send it after the commit."""
+    con.execute(
+        "INSERT INTO task_messages (task_id, message_id, sent_at, due_at) "
+        "VALUES (:id, :message, :now, :now) ON CONFLICT (task_id) DO UPDATE SET "
+        "message_id = :message, sent_at = :now, due_at = :now, sends = sends + 1",
+        {"id": task_id, "message": message_id, "now": now},
+    )
+
+
 def undo_reserve(
     tasks: TaskStore, task_id: str, message_id: str, previous: MessageRecord | None
 ) -> None:

@@ -29,7 +29,8 @@ from ..errors import ExportError, TaskStateError
 from ..export.parts import PartsResult, write_parts_manifest
 from ..request import ExportRequest
 from .attempt import clear_dir, retry_delay_s, task_extra
-from .executor import send_message
+from .executor import new_message_id, send_message, send_noted
+from .messages import note_send
 from .model import Task, TaskError, TaskProgress, TaskState
 from .schema import task_from_row
 from .split_plan import PartPlan, SplitSpec, base_file_name, plan_parts
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 PARTS_OWNER = "parts"
 FINAL_PREFIX = "final:"
+
+
+class _LeaseLost(Exception):
+    """The parent's lease passed to another worker while its parts were planned."""
 
 
 @dataclass(frozen=True)
@@ -104,15 +109,16 @@ def start_parts(worker: ProcessWorker, task: Task) -> str:
             else:
                 plans, names = _plan(worker, task)
                 handed = _create(tasks, task, plans, names, worker.worker_id)
+    except _LeaseLost:  # the transaction was rolled back: nothing was queued
+        handed = None
     except Exception as exc:  # noqa: BLE001 - the attempt ends in the task store either way
         _fail(tasks, worker.settings, task, worker.worker_id, exc)
         return "failed"
-    if not handed:
+    if handed is None:
         logger.warning("task %s: lost its lease while planning its parts", task.id)
         return "lost"
-    for part in parts_of(tasks, task.id):
-        if part.task.state == TaskState.PENDING:
-            send_message(worker.settings, tasks, part.task.id)
+    for part_id, message_id in handed:
+        send_noted(worker.settings, tasks, part_id, message_id)
     settle(tasks, worker.settings, task.id, worker.worker_id)
     return "split"
 
@@ -137,10 +143,14 @@ def _plan(worker: ProcessWorker, task: Task) -> tuple[list[PartPlan], list[str]]
 
 def _create(
     tasks: TaskStore, parent: Task, plans: list[PartPlan], names: list[str], worker_id: str
-) -> bool:
-    """Insert the part tasks and hand the parent to them, in one transaction."""
+) -> list[tuple[str, str]] | None:
+    """Insert the part tasks and hand the parent to them, in one transaction.
+
+    Returns the (part, message id) pairs to send, or None when the parent's lease was lost.
+    """
     now = tasks.clock()
     whole, part_names = names[0], names[1:]
+    messages = []
     with tasks.transaction() as con:
         for plan, name in zip(plans, part_names, strict=True):
             part_id = part_task_id(parent.id, plan.number)
@@ -162,18 +172,26 @@ def _create(
                 "label) VALUES (?, ?, ?, ?, ?)",
                 (parent.id, plan.number, part_id, plan.rows, plan.label),
             )
-        handed = _hand_over(con, parent.id, worker_id, sum(plan.rows for plan in plans), now)
-    if handed:
-        logger.info(
-            "task %s split into %d parts by %s", parent.id, len(plans),
-            parent.request["split"]["by"], extra={"task_id": parent.id},
-        )  # fmt: skip
-    return handed
+            messages.append((part_id, new_message_id(part_id)))
+            note_send(con, *messages[-1], now)
+        if not _hand_over(con, parent.id, worker_id, sum(plan.rows for plan in plans), now):
+            raise _LeaseLost
+    logger.info(
+        "task %s split into %d parts by %s", parent.id, len(plans),
+        parent.request["split"]["by"], extra={"task_id": parent.id},
+    )  # fmt: skip
+    return messages
 
 
-def _resume(tasks: TaskStore, parent: Task, parts: list[Part], worker_id: str) -> bool:
-    """Queue again every part that ended without a usable file, and hand the parent over."""
+def _resume(
+    tasks: TaskStore, parent: Task, parts: list[Part], worker_id: str
+) -> list[tuple[str, str]] | None:
+    """Queue again every part that ended without a usable file, and hand the parent over.
+
+    Returns the (part, message id) pairs to send, or None when the parent's lease was lost.
+    """
     now = tasks.clock()
+    messages = []
     with tasks.transaction() as con:
         for part in parts:
             result = part.task.result or {}
@@ -188,12 +206,13 @@ def _resume(tasks: TaskStore, parent: Task, parts: list[Part], worker_id: str) -
                     "eta_s = NULL, updated_at = ? WHERE id = ?",
                     (now, part.task.id),
                 )
-        total = sum(part.rows_planned for part in parts)
-        handed = _hand_over(con, parent.id, worker_id, total, now)
-    if handed:
-        logger.info("task %s taken up again with its %d parts", parent.id, len(parts),
-                    extra={"task_id": parent.id})  # fmt: skip
-    return handed
+                messages.append((part.task.id, new_message_id(part.task.id)))
+                note_send(con, *messages[-1], now)
+        if not _hand_over(con, parent.id, worker_id, sum(p.rows_planned for p in parts), now):
+            raise _LeaseLost
+    logger.info("task %s taken up again with its %d parts", parent.id, len(parts),
+                extra={"task_id": parent.id})  # fmt: skip
+    return messages
 
 
 def _hand_over(con: Any, parent_id: str, worker_id: str, rows_total: int, now: float) -> bool:
