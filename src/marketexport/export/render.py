@@ -19,31 +19,34 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MAX_SAFE_JSON_INT = 2**53
+_TINY = Decimal("0.000001")  # below this Arrow's decimal cast switches to E-notation
 
 
 def render_decimal(column: pa.Array) -> pa.Array:
     """Plain-notation text of a decimal column."""
     text = pc.cast(column, pa.string())
-    # Arrow writes zero as 0E-18 and values below 1e-6 in E-notation; zero is common
-    # (volumes, fees), the rest is rare enough for Python's Decimal to handle.
-    text = pc.if_else(pc.equal(column, pa.scalar(0, column.type)), "0", text)
-    has_exponent = pc.match_substring(text, "E")
-    if pc.any(has_exponent).as_py():
-        values = text.to_pylist()
-        flags = has_exponent.to_pylist()
-        fixed = [
-            _plain(value) if flag else value for value, flag in zip(values, flags, strict=True)
-        ]
-        text = pa.array(fixed, pa.string())
     if column.type.scale > 0:
-        trimmed = pc.utf8_rtrim(text, characters="0")
-        text = pc.if_else(
-            pc.match_substring(text, "."), pc.utf8_rtrim(trimmed, characters="."), text
+        # The cast pads to the scale (78189.200...0); every plain value has a point.
+        text = pc.utf8_rtrim(pc.utf8_rtrim(text, characters="0"), characters=".")
+    # Arrow writes zero as 0E-22 and values below 1e-6 in E-notation. Zero is common
+    # (volumes, fees) and is patched column-wise; the rest is rare enough for Decimal.
+    zero = pc.equal(column, pa.scalar(0, column.type))
+    text = pc.if_else(zero, "0", text)
+    if column.type.scale <= 6:
+        return text
+    tiny = pc.and_(pc.less(pc.abs(column), pa.scalar(_TINY, column.type)), pc.invert(zero))
+    if pc.any(tiny).as_py():
+        values = column.to_pylist()
+        flags = tiny.to_pylist()
+        texts = text.to_pylist()
+        text = pa.array(
+            [_plain(v) if flag else t for v, t, flag in zip(values, texts, flags, strict=True)],
+            pa.string(),
         )
     return text
 
 
-def _plain(value: str | None) -> str | None:
+def _plain(value: Decimal | str | None) -> str | None:
     if value is None:
         return None
     number = Decimal(value).normalize()
