@@ -1,6 +1,6 @@
 """One export split by day over two Celery workers, beside the same export on the embedded runner.
 
-Builds a store of N candles (default 2,000,000: two symbols over four days), then times the
+Builds a store of N candles (default 1,000,000: two symbols over four days), then times the
 same JSON Lines + zstd export four ways:
 
 - ``embedded``: `marketexport run-worker --until-idle --concurrency 1`, the export whole;
@@ -18,7 +18,7 @@ their own and are deleted at the end. Every output is verified, and every varian
 SHA-256 must equal the embedded export's (the joined file's; the parts' in order).
 ``--repeat N`` alternates the variants N times and reports the best time of each.
 
-    python benchmarks/distributed_export.py                    # 2,000,000 rows, 2 repeats
+    python benchmarks/distributed_export.py                    # 1,000,000 rows, 2 repeats
     python benchmarks/distributed_export.py --rows 500000 --repeat 1
 """
 
@@ -247,7 +247,7 @@ VARIANTS = ["embedded", "celery-1-whole", "celery-2-split", "celery-2-split-join
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
     args = parser.parse_args()

@@ -105,7 +105,7 @@ class CeleryRun:
             MARKETEXPORT_CELERY_QUEUE=self.queue,
             MARKETEXPORT_CELERY_SWEEP_S="1",
             MARKETEXPORT_CELERY_REDISPATCH_S="5",
-            MARKETEXPORT_TASK_LEASE_S="2",
+            MARKETEXPORT_TASK_LEASE_S="3",
             MARKETEXPORT_TASK_RETRY_DELAY_S="1",
             MARKETEXPORT_BATCH_ROWS="20000",
             PYTHONPATH=str(REPO),

@@ -32,14 +32,14 @@ from tests.tasks.celery_helpers import (
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
-ROWS = 3.5 * 86_400 / 5 * len(SYMBOLS)  # 3.5 days of 5-second candles: 120,960 rows
+ROWS = 3.5 * 86_400 / 10 * len(SYMBOLS)  # 3.5 days of 10-second candles: 60,480 rows
 
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CeleryRun]:
     redis_client()
     store = tmp_path / "store.duckdb"
-    build_days(store, 3.5, 5, SYMBOLS)
+    build_days(store, 3.5, 10, SYMBOLS)
     deployment = CeleryRun(tmp_path / "data", store, tmp_path / "logs")
     for key, value in deployment.env().items():
         monkeypatch.setenv(key, value)
@@ -82,7 +82,7 @@ def test_split_exports_on_two_workers_equal_the_single_export(
                     "--join")  # fmt: skip
     by_symbol = submit(capsys, "--format", "csv", "--split-by", "symbol")
     by_rows = submit(capsys, "--format", "parquet", "--compression", "zstd",
-                     "--split-by", "rows:50000")  # fmt: skip
+                     "--split-by", "rows:25000")  # fmt: skip
     tasks = run.tasks()
 
     wait_until(lambda: all(tasks.get(t).is_terminal for t in (by_day, by_symbol, by_rows)), 180)
@@ -104,10 +104,10 @@ def test_split_exports_on_two_workers_equal_the_single_export(
     single_manifest = json.loads(single.with_name(single.name + ".manifest.json").read_text())
     assert document["joined"]["sha256"]["payload"] == single_manifest["sha256"]["payload"]
     assert [entry["rows"] for entry in document["parts"]] == [
-        17_280 * 2,
-        17_280 * 2,
-        17_280 * 2,
         8_640 * 2,
+        8_640 * 2,
+        8_640 * 2,
+        4_320 * 2,
     ]
     assert verify_export(manifest).ok and verify_export(joined).ok
     assert main(["verify", str(manifest)]) == 0
@@ -136,13 +136,13 @@ def test_split_exports_on_two_workers_equal_the_single_export(
     )
     assert main(["verify", symbol.result["manifest_path"]]) == 0  # type: ignore[index]
 
-    # By rows: parts of about 50,000 rows whose concatenation is the single Parquet table.
+    # By rows: parts of about 25,000 rows whose concatenation is the single Parquet table.
     rows = tasks.get(by_rows)
     assert rows.state == TaskState.COMPLETED, rows.error
     single_parquet = single_export(run, tmp_path, build_request(dataset="ohlcv",
                                    format="parquet", compression="zstd"))  # fmt: skip
     tables = [pq.read_table(path) for path in part_paths(rows)]
-    assert [table.num_rows for table in tables] == [50_000, 50_000, 20_960]
+    assert [table.num_rows for table in tables] == [25_000, 25_000, 10_480]
     joined_table = pd.concat([table.to_pandas() for table in tables], ignore_index=True)
     assert joined_table.equals(pq.read_table(single_parquet).to_pandas())
     assert verify_export(Path(rows.result["manifest_path"])).ok  # type: ignore[index]
@@ -164,7 +164,7 @@ def test_cancel_of_a_split_export_cancels_its_parts_and_removes_their_files(
     run: CeleryRun, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run.start_worker()
-    parent = submit(capsys, "--format", "csv", "--split-by", "rows:20000")
+    parent = submit(capsys, "--format", "csv", "--split-by", "rows:10000")
     tasks = run.tasks()
     wait_until(lambda: any(p.task.state == TaskState.COMPLETED for p in parts_of(tasks, parent)),
                60)  # fmt: skip
