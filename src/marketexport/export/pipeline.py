@@ -209,7 +209,7 @@ def use_lean_allocator() -> None:
     try:
         pool = pa.jemalloc_memory_pool()
         pa.jemalloc_set_decay_ms(0)
-    except (NotImplementedError, pa.ArrowNotImplementedError):
+    except pa.ArrowException:  # a build without jemalloc keeps the default pool
         return
     pa.set_memory_pool(pool)
 

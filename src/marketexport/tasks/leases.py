@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -24,19 +25,22 @@ logger = logging.getLogger("marketexport.tasks.store")
 RUNNING, PENDING = TaskState.RUNNING.value, TaskState.PENDING.value
 
 
-class LeaseTransitions:
+class LeaseTransitions(ABC):
     """State changes made by whoever runs tasks; mixed into TaskStore."""
 
     clock: Callable[[], float]
 
+    @abstractmethod
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+        """One write transaction."""
 
+    @abstractmethod
     def read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        raise NotImplementedError
+        """Every row of one read query."""
 
+    @abstractmethod
     def _update(self, sql: str, params: dict[str, Any]) -> Task | None:
-        raise NotImplementedError
+        """Run one UPDATE ... RETURNING in a transaction; the changed task or None."""
 
     def claim_next(self, worker_id: str, lease_s: float) -> Task | None:
         """Take the next due pending task (priority, then submission order) for a worker."""
