@@ -149,7 +149,7 @@ def case_duckdb(
 ) -> dict[str, object]:
     import duckdb
 
-    con = duckdb.connect(str(store), read_only=True, config={"memory_limit": "256MB"})
+    con = duckdb.connect(str(store), read_only=True, config={"memory_limit": "1GB"})
     options = {
         "csv": "HEADER",
         "jsonl": "FORMAT json",
@@ -265,9 +265,10 @@ def check_exact(
 
 
 def run_child(args: list[str]) -> dict[str, object]:
-    output = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
-    ).stdout
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:2])} failed: {done.stderr.strip()[-2000:]}")
+    output = done.stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
