@@ -9,6 +9,8 @@ same JSON Lines + zstd export four ways:
 - ``celery-2-split-join``: the same with ``--join`` (parts, then one joined file).
 
 Every worker process first runs a one-minute export, so that imports are not timed.
+``--format parquet`` times the first three with Parquet (zstd inside), whose writer encodes
+on one thread, so two workers can use two cores where one export cannot.
 
 Times come from the task store: first claim (``started_at``) to ``finished_at`` of the task
 (for a split export: the parent, so planning, every part, the final step and the join are
@@ -19,7 +21,7 @@ SHA-256 must equal the embedded export's (the joined file's; the parts' in order
 ``--repeat N`` alternates the variants N times and reports the best time of each.
 
     python benchmarks/distributed_export.py                    # 1,000,000 rows, 2 repeats
-    python benchmarks/distributed_export.py --rows 500000 --repeat 1
+    python benchmarks/distributed_export.py --rows 500000 --repeat 1 --format parquet
 """
 
 from __future__ import annotations
@@ -167,14 +169,14 @@ def payload_sha(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def run_variant(name: str, root: Path, store: Path, rows: int) -> dict[str, Any]:
+def run_variant(name: str, root: Path, store: Path, rows: int, fmt: str) -> dict[str, Any]:
     """Run one variant in a fresh data directory; returns its figures."""
     prefix = f"mxbench-{secrets.token_hex(4)}:"
     deployment = Deployment(root / name, store, prefix)
     deployment.root.mkdir(parents=True)
     settings = deployment.settings()
     tasks = TaskStore.open(settings)
-    request = build_request(dataset="ohlcv", format="jsonl", compression="zstd")
+    request = build_request(dataset="ohlcv", format=fmt, compression="zstd")
     try:
         if name == "embedded":
             tasks.submit(WARM_UP, priority=1)  # runs first: the process's imports are paid
@@ -227,7 +229,7 @@ def run_variant(name: str, root: Path, store: Path, rows: int) -> dict[str, Any]
             "rows_per_s": rows / seconds,
             "cpu_s": cpu,
             "parts": len(done.result.get("parts", [])) or 1,
-            "payload_sha256": payload_sha(outputs),
+            "payload_sha256": payload_sha(outputs) if fmt == "jsonl" else None,
         }
     finally:
         deployment.stop()
@@ -249,8 +251,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--format",
+        choices=["jsonl", "parquet"],
+        default="jsonl",
+        help="jsonl (with zstd; joinable) or parquet (zstd inside; one encoding thread per "
+        "export, and no joined variant).",
+    )
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
     args = parser.parse_args()
+    variants = [v for v in VARIANTS if args.format == "jsonl" or not v.endswith("join")]
 
     root = Path(tempfile.mkdtemp(prefix="mx-distributed-"))
     try:
@@ -258,12 +268,12 @@ def main() -> int:
         build_store(store, args.rows)
         best: dict[str, dict[str, Any]] = {}
         for repeat in range(args.repeat):
-            for name in VARIANTS:
-                figures = run_variant(name, root / f"r{repeat}", store, args.rows)
+            for name in variants:
+                figures = run_variant(name, root / f"r{repeat}", store, args.rows, args.format)
                 if name not in best or figures["seconds"] < best[name]["seconds"]:
                     best[name] = figures
         shas = {figures["payload_sha256"] for figures in best.values()}
-        if len(shas) != 1:
+        if len(shas) != 1 or any(figures["rows"] != args.rows for figures in best.values()):
             raise RuntimeError(f"the variants' payloads differ: {shas}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -272,11 +282,12 @@ def main() -> int:
         print(json.dumps(best, indent=2))
         return 0
     base = best["embedded"]["seconds"]
-    print(f"{args.rows:,} rows, JSON Lines + zstd, {os.cpu_count()} cores, "
-          f"best of {args.repeat}; every payload identical\n")  # fmt: skip
+    same = "every payload identical" if args.format == "jsonl" else "every row count equal"
+    print(f"{args.rows:,} rows, {args.format} + zstd, {os.cpu_count()} cores, "
+          f"best of {args.repeat}; {same}\n")  # fmt: skip
     print("| variant | parts | wall s | rows/s | CPU s | speed vs embedded |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name in VARIANTS:
+    for name in variants:
         figures = best[name]
         print(
             f"| {name} | {figures['parts']} | {figures['seconds']:.2f} | "
