@@ -279,6 +279,36 @@ def test_a_split_export_in_process_writes_a_parts_manifest_that_verify_checks(
 
 
 @pytest.mark.slow
+def test_a_part_that_fails_once_is_retried_alone(
+    worker: ProcessWorker, sent: list[tuple[str, float]]
+) -> None:
+    parent = worker.tasks.submit(split_request(CSV, parse_split("day")))
+    run_message(worker, parent.id)  # planned with the real store
+    opened: list[WrappedStore] = []
+    failures = [1]  # then the first part's first stats() call fails with a transient error
+
+    def acquire() -> WrappedStore:
+        opened.append(WrappedStore(Path(worker.settings.store_url), fail_stats=failures))
+        return opened[-1]
+
+    worker.context.acquire_store = acquire
+    worker.context.release_store = lambda: opened.pop().close()
+    parts = parts_of(worker.tasks, parent.id)
+    for part in parts:
+        run_message(worker, part.task.id)
+    waiting = worker.tasks.get(parts[0].task.id)
+    time.sleep(1.05)
+    run_message(worker, parts[0].task.id)
+
+    done = worker.tasks.get(parent.id)
+    assert waiting.state == TaskState.PENDING and waiting.error is not None
+    assert [worker.tasks.get(p.task.id).attempts for p in parts] == [2, 1, 1]
+    assert done.state == TaskState.COMPLETED
+    assert done.progress.rows_done == done.progress.rows_total == 8640
+    assert verify_export(Path(done.result["manifest_path"])).ok  # type: ignore[index]
+
+
+@pytest.mark.slow
 def test_a_part_that_fails_for_good_fails_the_whole_and_a_retry_reruns_only_it(
     worker: ProcessWorker, sent: list[tuple[str, float]]
 ) -> None:
