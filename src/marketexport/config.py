@@ -227,7 +227,7 @@ def load_settings(
     for key, value in env.items():
         if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
             name = key[len(ENV_PREFIX) :].lower()
-            if name in _FIELD_TYPES:
+            if name in _FIELD_TYPES and value.strip():
                 env_values[name] = value
 
     data_dir = Path(flags.get("data_dir") or env_values.get("data_dir") or "marketexport-data")

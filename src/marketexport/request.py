@@ -12,15 +12,17 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .datasets import Dataset, get_dataset
+from .datasets import DECIMAL_TYPE, Dataset, get_dataset
 from .errors import RequestError
 from .export.encryption.base import EncryptionSpec
 from .timeparse import ns_to_iso, parse_instant
 
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in")
+_DECIMAL_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
+_DECIMAL_LIMIT = Decimal(10) ** _DECIMAL_DIGITS
 _WHERE = re.compile(
     r"^\s*(?P<column>[A-Za-z_][A-Za-z0-9_]*)\s*"
-    r"(?:(?P<op><=|>=|!=|=|<|>)\s*(?P<value>.+?)|(?i:in)\s*\((?P<items>.*)\))\s*$",
+    r"(?:(?P<op><=|>=|!=|==|=|<|>)\s*(?P<value>[^=<>!].*?)|(?i:in)\s*\((?P<items>.*)\))\s*$",
     re.DOTALL,
 )
 _WHERE_FORMS = "'COLUMN OP VALUE' with OP one of =, !=, <, <=, >, >=, or 'COLUMN in (A, B)'"
@@ -164,11 +166,14 @@ def typed_value(spec: Dataset, column: str, text: str) -> Any:
     try:
         if kind == "decimal":
             number = Decimal(value)
-            if not number.is_finite():
+            if not number.is_finite() or abs(number) >= _DECIMAL_LIMIT:
                 raise InvalidOperation
             return number
         if kind == "integer":
-            return int(value)
+            whole = int(value)
+            if not -(2**63) <= whole < 2**63:
+                raise ValueError
+            return whole
         if kind == "boolean":
             lowered = value.lower()
             if lowered not in ("true", "false"):
@@ -176,10 +181,12 @@ def typed_value(spec: Dataset, column: str, text: str) -> Any:
             return lowered == "true"
         if kind == "time":
             return parse_instant(value, what=f"value for {column}")
+    except RequestError:
+        raise
     except (ValueError, InvalidOperation):
         accepted = {
-            "decimal": "a decimal number",
-            "integer": "a whole number",
+            "decimal": f"a decimal number below 10^{_DECIMAL_DIGITS} in magnitude",
+            "integer": "a whole number that fits 64 bits",
             "boolean": "true or false",
         }[kind]
         raise RequestError(
@@ -205,7 +212,8 @@ def parse_where(spec: Dataset, expression: str) -> Filter:
         if not items:
             raise RequestError(f"empty list in --where expression {expression!r}")
         return Filter(column, "in", tuple(typed_value(spec, column, item) for item in items))
-    return Filter(column, match["op"], (typed_value(spec, column, match["value"]),))
+    op = "=" if match["op"] == "==" else match["op"]
+    return Filter(column, op, (typed_value(spec, column, match["value"]),))
 
 
 def build_request(

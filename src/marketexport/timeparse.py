@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from .errors import RequestError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_NS = -(2**63) + 1
+MAX_NS = 2**63 - 1
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DIGITS = re.compile(r"^-?\d+$")
 _FRACTION = re.compile(r"^(?P<head>[^.]*T\d{2}:\d{2}:\d{2})\.(?P<frac>\d+)(?P<tail>.*)$")
@@ -48,16 +50,24 @@ def parse_instant(text: str, *, what: str = "time") -> int:
     """
     value = text.strip()
     try:
-        if _DIGITS.match(value):
-            return int(value) * 1_000_000
-        if _DATE.match(value):
+        if _DIGITS.match(value) and value.isascii():
+            ns = int(value) * 1_000_000
+        elif _DATE.match(value) and value.isascii():
             day = date.fromisoformat(value)
-            return datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=UTC))
-        return _parse_datetime(value.replace(" ", "T", 1))
+            ns = datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=UTC))
+        else:
+            ns = _parse_datetime(value.replace(" ", "T", 1))
     except (ValueError, OverflowError):
         raise RequestError(
             f"invalid {what} {text!r} (expected {ACCEPTED_TIME_FORMS})", value=text
         ) from None
+    if not MIN_NS <= ns <= MAX_NS:
+        raise RequestError(
+            f"{what} {text!r} is out of range (times from 1678-01-01 to 2262-04-11 UTC, "
+            "the span of nanosecond timestamps)",
+            value=text,
+        )
+    return ns
 
 
 def _parse_datetime(value: str) -> int:

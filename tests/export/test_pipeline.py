@@ -245,3 +245,45 @@ def test_store_errors_are_classified(tmp_path: Path) -> None:
 
     assert busy.retryable and "busy" in str(busy)
     assert not memory.retryable and "busy" not in str(memory)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"where": ["time >= garbage"]}, "'garbage'"),
+        ({"start": "9999-12-31"}, "'9999-12-31'"),
+        ({"where": ["open >= 12345678901234567890"]}, "'12345678901234567890'"),
+        ({"where": ["trades > 99999999999999999999"]}, "'99999999999999999999'"),
+    ],
+)
+def test_out_of_range_values_are_request_errors(fields: dict[str, object], named: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        build_request(dataset="ohlcv", format="csv", **fields)  # type: ignore[arg-type]
+
+    assert named in str(caught.value)
+
+
+def test_double_equals_is_equality() -> None:
+    request = build_request(dataset="trades", format="csv", where=["side == sell"])
+
+    assert request.where[0].op == "=" and request.where[0].values == ("sell",)
+
+
+def test_missing_store_is_not_created_for_an_export(tmp_path: Path) -> None:
+    path = tmp_path / "typo" / "store.duckdb"
+
+    with pytest.raises(ConfigError) as caught:
+        DuckDBStore(path, read_only=True)
+
+    assert str(path) in str(caught.value)
+    assert not path.exists()
+
+
+def test_filtered_exports_get_their_own_names(filled: DuckDBStore, tmp_path: Path) -> None:
+    low = build_request(dataset="ohlcv", format="csv", where=["trades < 2"])
+    high = build_request(dataset="ohlcv", format="csv", where=["trades >= 2"])
+
+    first = run_export(low, filled, output_dir=tmp_path)
+    second = run_export(high, filled, output_dir=tmp_path)
+
+    assert first.path != second.path and first.path.exists() and second.path.exists()

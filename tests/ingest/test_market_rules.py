@@ -295,3 +295,26 @@ def test_mark_price_klines_folder_sets_the_price_type(
 
     assert report.ok, report.error
     assert rows == {("BTC/USDT:USDT", "mark")}
+
+
+def test_an_unforeseen_failure_refuses_that_file_only(tmp_path: Path) -> None:
+    """A file an importer trips over is reported; the next file still imports."""
+    from marketexport.ingest import Hints, ingest_paths
+    from marketexport.store.duckdb import DuckDBStore
+
+    folder = tmp_path / "spot"
+    folder.mkdir()
+    (folder / "BTCUSDT-1m-2026-09-15.csv").write_text(
+        "1789430400000000,,78200.0,78180.0,78190.0,1.5,1789430459999999,117285.0,10,0.5,39095.0,0\n"
+    )
+    (folder / "BTCUSDT-1m-2026-09-16.csv").write_text(
+        "1789516800000000,78190.00000000,78200.00000000,78180.00000000,78190.00000000,"
+        "1.50000000,1789516859999999,117285.00000000,10,0.50000000,39095.00000000,0\n"
+    )
+    store = DuckDBStore(tmp_path / "store.duckdb")
+
+    reports = ingest_paths([folder], store, Hints())
+    store.close()
+
+    assert [report.ok for report in reports] == [False, True]
+    assert "BTCUSDT-1m-2026-09-15.csv" in (reports[0].error or "")

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,16 @@ def fail(exc: ExportError) -> int:
     return exc.exit_code
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM and SIGHUP unwind like Ctrl-C, so that a running export removes its
+    # temporary file (run-worker installs its own graceful handler over this one).
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every error into a message and an exit code."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
         result = cli.main(args=argv, prog_name="marketexport", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -26,8 +27,12 @@ DEMO_EXPORTS = (
 @click.option("--output", type=click.Path(path_type=Path), help="Output directory.")
 @pass_app
 def demo_command(app: AppContext, output: Path | None) -> None:
-    """Build a realistic sample store, export it in four formats and verify the files."""
-    settings = app.settings
+    """Build a realistic sample store, export it in four formats and verify the files.
+
+    The sample store is its own file (<data dir>/demo/store.duckdb), so that the demo never
+    mixes its synthetic rows into a store that holds real data.
+    """
+    settings = replace(app.settings, store=str(app.settings.data_dir / "demo" / "store.duckdb"))
     store = open_store(settings)
     try:
         counts = load_demo(store)

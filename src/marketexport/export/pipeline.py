@@ -7,6 +7,7 @@ Tasks, schedules, the CLI, the HTTP API and Celery workers all start exports thr
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
@@ -120,6 +121,13 @@ def default_file_name(request: ExportRequest, first_ns: int | None, last_ns: int
     end = request.end_ns if request.end_ns is not None else last_ns
     for bound in (start, end):
         parts.append(_stamp(bound))
+    if request.where or request.columns:
+        # Two exports of one range with other filters or columns must not share a name.
+        shape = json.dumps(
+            [[f.column, f.op, [str(v) for v in f.values]] for f in request.where]
+            + [list(request.columns or ())]
+        )
+        parts.append("f" + hashlib.sha256(shape.encode()).hexdigest()[:8])
     spec = get_format(request.format)
     name = "_".join(parts) + spec.extension
     if not spec.compresses_inside:

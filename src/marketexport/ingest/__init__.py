@@ -157,6 +157,11 @@ def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
         report.error = str(exc)
         logger.info("import of %s refused: %s", path, exc)
         return report
+    except (ValueError, pa.ArrowException, OSError, UnicodeError) as exc:
+        # An importer met data it did not foresee: refuse this file, keep the others.
+        logger.debug("import of %s failed", path, exc_info=True)
+        report.error = f"{path}: cannot be imported: {type(exc).__name__}: {exc}"
+        return report
     for name, result in results.items():
         report.datasets[name] = {
             "rows_read": result.rows_read,

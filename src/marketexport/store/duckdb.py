@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from ..datasets import DATASETS, DECIMAL_SQL, Dataset
-from ..errors import StoreError, TransientStoreError
+from ..errors import ConfigError, StoreError, TransientStoreError
 from ..request import Filter
 from .base import InsertResult, ScanStats
 from .sql import order_clause, quote_ident, where_clause
@@ -89,22 +89,17 @@ class DuckDBStore:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             elif not self.path.exists():
-                self._create_empty()
+                raise ConfigError(
+                    f"store {self.path} does not exist (import data first with "
+                    "'marketexport ingest', or give --store / --data-dir of an existing store)",
+                    path=str(self.path),
+                )
             self._con = duckdb.connect(str(self.path), read_only=read_only, config=config)
             if not read_only:
                 for spec in DATASETS.values():
                     self._con.execute(table_ddl(spec)).fetchall()
         except duckdb.Error as exc:
             raise _wrap(exc, self.path) from exc
-
-    def _create_empty(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
-        try:
-            for spec in DATASETS.values():
-                con.execute(table_ddl(spec)).fetchall()
-        finally:
-            con.close()
 
     def __repr__(self) -> str:
         return f"DuckDBStore({str(self.path)!r}, read_only={self.read_only})"

@@ -23,6 +23,8 @@ from .keys import (
 from .rsa2048 import MIN_BITS, fingerprint, load_private
 from .signing import SigningKey, read_public_key
 
+MAX_BITS = 16384  # larger keys take hours to generate and gain nothing
+
 
 def create_key(directory: KeyDirectory, kind: str, name: str, bits: int) -> None:
     """Write a new key of ``kind`` (and its public half, if it has one)."""
@@ -33,8 +35,11 @@ def create_key(directory: KeyDirectory, kind: str, name: str, bits: int) -> None
     elif kind == "fernet":
         write_private(private, Fernet.generate_key() + b"\n")
     elif kind == "rsa":
-        if bits < MIN_BITS:
-            raise ConfigError(f"RSA keys need at least {MIN_BITS} bits, not {bits}", bits=bits)
+        if not MIN_BITS <= bits <= MAX_BITS:
+            raise ConfigError(
+                f"RSA key size {bits} is out of range (from {MIN_BITS} to {MAX_BITS} bits)",
+                bits=bits,
+            )
         key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
