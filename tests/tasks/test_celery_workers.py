@@ -181,12 +181,14 @@ def test_cancel_of_a_running_export_ends_it_at_the_next_batch(
     wait_until(lambda: tasks.get(task.id).is_terminal, 30)
 
     done = tasks.get(task.id)
-    run_row = next(row for row in deliveries(tasks, task.id) if row["claimed"])
+    # Under load a lease can lapse and the other worker take over: judge the attempt that
+    # actually saw the cancel.
+    run_row = next(row for row in deliveries(tasks, task.id) if row["outcome"] == "cancelled")
     assert done.state == TaskState.CANCELLED
     # No batch began after the cancel was committed without seeing it.
     assert run_row["last_clear_check_at"] < committed
     assert run_row["cancel_seen_at"] >= before
-    assert run_row["outcome"] == "cancelled" and run_row["cancel_checks"] > 3
+    assert run_row["cancel_checks"] > 3
     assert done.progress.rows_done < BIG_ROWS
     assert files_under(done.output_dir(exports_of(run))) == []
     assert status_code == 0
