@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -166,6 +167,20 @@ class PostgresStore:
         self._release(connection)
         return bound
 
+    @contextmanager
+    def _ending(self, connection: Any) -> Iterator[None]:
+        """Run a block on a connection: map its errors, then commit or roll back and release."""
+        ok = False
+        try:
+            yield
+            ok = True
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            self._end(connection, ok)
+
     def init_schema(self) -> list[tuple[str, str, bool]]:
         """Create every dataset's table and indexes that is missing.
 
@@ -174,8 +189,7 @@ class PostgresStore:
         """
         connection = self._acquire()
         done: list[tuple[str, str, bool]] = []
-        ok = False
-        try:
+        with self._ending(connection):
             self._run(connection, "BEGIN")
             schemas = {m.schema for m in map(self.layout.mapping, DATASETS.values()) if m.schema}
             for schema in sorted(schemas):
@@ -186,13 +200,6 @@ class PostgresStore:
                 for statement in create_statements(spec, mapping):
                     self._run(connection, statement)
                 done.append((spec.name, mapping.label, not existed))
-            ok = True
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._end(connection, ok)
         self._bound.clear()
         return done
 
@@ -269,20 +276,12 @@ class PostgresStore:
     def distinct_values(self, spec: Dataset, column: str, filters: list[Filter]) -> list[str]:
         name = spec.column(column).name
         connection = self._begin_read()
-        ok = False
-        try:
+        with self._ending(connection):
             table = self.table(spec, connection)
             params = Params()
             where = where_sql(table, filters, params)
             self._bind_params(connection, params)
             rows = self._run(connection, distinct_sql(table, name, where))
-            ok = True
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._end(connection, ok)
         return [str(row[0]) for row in rows if row[0] is not None]
 
     def scan(
@@ -335,8 +334,7 @@ class PostgresStore:
     ) -> dict[str, InsertResult]:
         connection = self._acquire()
         results: dict[str, InsertResult] = {}
-        ok = False
-        try:
+        with self._ending(connection):
             self._run(connection, "BEGIN")
             for spec, batches in parts:
                 read, added = self._insert_one(connection, spec, batches)
@@ -344,13 +342,6 @@ class PostgresStore:
                 results[spec.name] = InsertResult(
                     before.rows_read + read, before.rows_added + added
                 )
-            ok = True
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._end(connection, ok)
         return results
 
     def _insert_one(
