@@ -149,6 +149,29 @@ def check_symbol(symbol: str) -> str:
     return symbol
 
 
+_ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+_SHOWN_CHARS = 40
+
+
+def shown_value(text: str) -> str:
+    """``text`` quoted for a one-line message: control characters escaped, long text cut."""
+    if len(text) <= _SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:_SHOWN_CHARS]!r}... ({len(text)} characters)"
+
+
+def check_account(label: str) -> str:
+    """An account label: 1 to 64 letters, digits, '.', '_', '-', '@' or '+'."""
+    if not _ACCOUNT.fullmatch(label):
+        raise RequestError(
+            f"invalid account {shown_value(label)} (expected an account label of 1 to 64 "
+            "letters, digits, '.', '_', '-', '@' or '+', starting with a letter or digit, "
+            "e.g. main or sub-1)",
+            account=label,
+        )
+    return label
+
+
 def _parse_bound(text: str | None, what: str) -> int | None:
     if text is None or text == "":
         return None

@@ -28,9 +28,10 @@ def ingest_command(
     as_json: bool,
 ) -> int:
     """Import every file under PATHS (files or directories) into the store."""
+    hints = Hints(exchange, symbol, account)
     store = open_store(app.settings)
     try:
-        reports = ingest_paths(list(paths), store, Hints(exchange, symbol, account))
+        reports = ingest_paths(list(paths), store, hints)
     finally:
         store.close()
     if as_json:

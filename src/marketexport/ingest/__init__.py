@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from ..datasets import Dataset
 from ..errors import ExportError, SourceError
+from ..request import check_account
 from ..store import Store
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ class Hints:
     exchange: str | None = None
     symbol: str | None = None
     account: str = "default"
+
+    def __post_init__(self) -> None:
+        # The account label is stored in every account row as given: judge its form here,
+        # where every caller (CLI, tests, library use) passes through.
+        check_account(self.account)
 
 
 @dataclass(frozen=True)
