@@ -3,12 +3,17 @@ CHECKSUM sidecars that name another file."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from marketexport.cli import main
-from marketexport.ingest import Hints
+from marketexport.datasets import OHLCV
+from marketexport.datasets import POSITIONS as POSITIONS_DATASET
+from marketexport.ingest import Hints, ingest_file, ingest_paths
+from marketexport.store.duckdb import DuckDBStore
 
 POSITIONS = "account/ccxt_static/binance_positions_linear_excerpt.json"
 
@@ -42,3 +47,74 @@ def test_bad_account_label_is_one_line_exit_2_before_the_store_opens(
 def test_good_account_labels_are_accepted() -> None:
     for label in ("default", "main", "sub-1", "alice@desk.example", "a_b+c.d", "x" * 64):
         assert Hints(account=label).account == label
+
+
+def _fifo(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def test_given_named_pipe_is_refused_with_exit_2_without_opening_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Opening a FIFO for reading would wait for a writer forever: it is never opened."""
+    pipe = _fifo(tmp_path / "BTCUSDT-1m-2026-09-15.csv")
+    data_dir = tmp_path / "data"
+
+    code = main(["--data-dir", str(data_dir), "ingest", str(pipe)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"SourceError: {pipe}: a named pipe (FIFO), not a regular file; " + (
+        "give files or directories of files\n"
+    )
+    assert not data_dir.exists()
+
+
+def test_given_character_device_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--data-dir", str(tmp_path / "data"), "ingest", "/dev/null"])
+
+    assert code == 2
+    assert "/dev/null: a character device, not a regular file" in capsys.readouterr().err
+
+
+def test_walk_reports_pipes_and_broken_links_and_imports_the_rest(
+    real: Path, tmp_path: Path, store: DuckDBStore
+) -> None:
+    folder = tmp_path / "drop"
+    good = folder / "a" / "binance_positions.json"
+    good.parent.mkdir(parents=True)
+    shutil.copy(real / POSITIONS, good)
+    pipe = _fifo(folder / "b" / "BTCUSDT-1m-2026-09-15.csv")
+    broken = folder / "c.json"
+    broken.symlink_to(tmp_path / "gone.json")
+    _fifo(folder / ".hidden-pipe")
+
+    reports = ingest_paths([folder], store, Hints())
+
+    errors = {Path(report.path).name: report.error for report in reports}
+    assert set(errors) == {good.name, pipe.name, broken.name}
+    assert errors[good.name] is None
+    assert errors[pipe.name] == f"{pipe}: a named pipe (FIFO), not a regular file; " + (
+        "give files or directories of files"
+    )
+    assert errors[broken.name] == f"{broken}: a link to a missing file"
+    assert store.count(POSITIONS_DATASET) > 0
+
+
+def test_checksum_sidecar_that_is_a_pipe_refuses_the_file_without_blocking(
+    real: Path, tmp_path: Path, store: DuckDBStore
+) -> None:
+    target = tmp_path / "um" / "BTCUSDT-1h-2026-09-15.csv"
+    target.parent.mkdir()
+    shutil.copy(real / "ohlcv/binance_vision/um/BTCUSDT-1h-2026-09-15.csv", target)
+    sidecar = _fifo(target.with_name(target.name + ".CHECKSUM"))
+
+    report = ingest_file(target, store, Hints())
+
+    assert report.error is not None and str(sidecar) in report.error
+    assert "named pipe" in report.error
+    assert store.count(OHLCV) == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..ingest import Hints, ingest_paths
+from ..ingest import Hints, check_paths, ingest_paths
 from ..store import open_store
 from . import AppContext, pass_app
 from .output import print_json
@@ -29,6 +29,7 @@ def ingest_command(
 ) -> int:
     """Import every file under PATHS (files or directories) into the store."""
     hints = Hints(exchange, symbol, account)
+    check_paths(paths)
     store = open_store(app.settings)
     try:
         reports = ingest_paths(list(paths), store, hints)

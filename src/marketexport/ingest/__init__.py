@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import logging
 import pkgutil
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -99,18 +100,60 @@ def importers() -> tuple[Importer, ...]:
     return tuple(found)
 
 
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular(path: Path) -> None:
+    """Raise a SourceError naming ``path`` unless it is a regular file (or a link to one).
+
+    Opening a named pipe for reading waits for a writer, and a device can be endless: only
+    regular files are ever opened, so that an import never blocks.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        what = "a link to a missing file" if path.is_symlink() else "no such file or directory"
+        raise SourceError(f"{path}: {what}", path=str(path)) from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})", path=str(path)) from None
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    raise SourceError(
+        f"{path}: {kind}, not a regular file; give files or directories of files",
+        path=str(path),
+    )
+
+
+def check_paths(paths: Iterable[Path]) -> None:
+    """Raise a SourceError for the first given path that is neither a directory nor a file."""
+    for path in paths:
+        if not path.is_dir():
+            check_regular(path)
+
+
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files to import: given files, and every file below given directories, sorted."""
+    """Files to import: given files, and every entry below given directories, sorted.
+
+    Entries below a directory that are not regular files (named pipes, sockets, broken
+    links) are yielded too, so that :func:`ingest_file` reports them instead of leaving
+    them out in silence; given paths must be directories or regular files.
+    """
+    paths = list(paths)
+    check_paths(paths)
     for path in paths:
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            for child in sorted(p for p in path.rglob("*") if not p.is_dir()):
                 if child.name.endswith(SKIPPED_SUFFIXES) or child.name.startswith("."):
                     continue
                 yield child
-        elif path.exists():
-            yield path
         else:
-            raise SourceError(f"{path}: no such file or directory", path=str(path))
+            yield path
 
 
 def verify_checksum(path: Path) -> None:
@@ -118,6 +161,7 @@ def verify_checksum(path: Path) -> None:
     sidecar = path.with_name(path.name + ".CHECKSUM")
     if not sidecar.exists():
         return
+    check_regular(sidecar)
     try:
         expected = sidecar.read_text(encoding="utf-8").split()[0].lower()
     except (OSError, IndexError, UnicodeDecodeError):
@@ -152,6 +196,7 @@ def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
     """Import one file in one transaction and report what it added."""
     report = FileReport(str(path))
     try:
+        check_regular(path)
         verify_checksum(path)
         importer = pick_importer(path)
         report.importer = importer.name
@@ -179,5 +224,10 @@ def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
 
 
 def ingest_paths(paths: Iterable[Path], store: Store, hints: Hints) -> list[FileReport]:
-    """Import every file under ``paths``; a refused file does not stop the others."""
-    return [ingest_file(path, store, hints) for path in iter_files(paths)]
+    """Import every file under ``paths``; a refused file does not stop the others.
+
+    A given path that is missing or not a regular file stops everything before the first
+    import (see :func:`check_paths`).
+    """
+    files = list(iter_files(paths))
+    return [ingest_file(path, store, hints) for path in files]
