@@ -3,6 +3,7 @@ CHECKSUM sidecars that name another file."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -117,4 +118,68 @@ def test_checksum_sidecar_that_is_a_pipe_refuses_the_file_without_blocking(
 
     assert report.error is not None and str(sidecar) in report.error
     assert "named pipe" in report.error
+    assert store.count(OHLCV) == 0
+
+
+def _um_klines(real: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "um" / "BTCUSDT-1h-2026-09-15.csv"
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(real / "ohlcv/binance_vision/um/BTCUSDT-1h-2026-09-15.csv", target)
+    return target
+
+
+def test_checksum_naming_another_file_is_refused_although_the_hash_matches(
+    real: Path, tmp_path: Path, store: DuckDBStore
+) -> None:
+    target = _um_klines(real, tmp_path)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    sidecar = target.with_name(target.name + ".CHECKSUM")
+    sidecar.write_text(f"{digest}  ETHUSDT-1h-2026-09-15.csv\n")
+
+    report = ingest_file(target, store, Hints())
+
+    assert report.error == (
+        f"{target}: its checksum file {sidecar.name} is for 'ETHUSDT-1h-2026-09-15.csv', "
+        "another file; file not imported"
+    )
+    assert store.count(OHLCV) == 0
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["{digest}  {name}", "{digest} *{name}", "{digest}", "{digest}  downloads/um/{name}"],
+    ids=["text-mode", "binary-mode", "digest-only", "with-folder"],
+)
+def test_checksum_lines_that_name_this_file_or_none_are_accepted(
+    real: Path, tmp_path: Path, store: DuckDBStore, line: str
+) -> None:
+    target = _um_klines(real, tmp_path)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    sidecar = target.with_name(target.name + ".CHECKSUM")
+    sidecar.write_text(line.format(digest=digest, name=target.name) + "\n")
+
+    report = ingest_file(target, store, Hints())
+
+    assert report.ok, report.error
+    assert store.count(OHLCV) == 3
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "not-a-digest  {name}\n", "{digest}  {name}\n{digest}  {name}\n"],
+    ids=["empty", "no-digest", "two-lines"],
+)
+def test_malformed_checksum_file_refuses_its_file_naming_the_form(
+    real: Path, tmp_path: Path, store: DuckDBStore, content: str
+) -> None:
+    target = _um_klines(real, tmp_path)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    sidecar = target.with_name(target.name + ".CHECKSUM")
+    sidecar.write_text(content.format(digest=digest, name=target.name))
+
+    report = ingest_file(target, store, Hints())
+
+    assert report.error is not None
+    assert report.error.startswith(f"{target}: its checksum file {sidecar.name} is unreadable")
+    assert "sha256sum output" in report.error
     assert store.count(OHLCV) == 0

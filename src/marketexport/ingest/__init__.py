@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import logging
 import pkgutil
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -156,16 +157,51 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
+_CHECKSUM_LINE = re.compile(r"(?P<digest>[0-9a-fA-F]{64})(?:[ \t]+\*?(?P<name>.+?))?\s*")
+_CHECKSUM_MAX_BYTES = 4096
+
+
+def _expected_digest(path: Path, sidecar: Path) -> str:
+    """The SHA-256 that ``sidecar`` (``sha256sum`` output) gives for ``path``.
+
+    The line must name ``path`` (its base name: ``sha256sum dir/x.zip`` prints the
+    folder too) or name nothing; a sidecar that names another file is refused, so that a
+    copied or renamed sidecar cannot vouch for the wrong archive.
+    """
+    unreadable = (
+        f"{path}: its checksum file {sidecar.name} is unreadable (expected one line of "
+        f"sha256sum output, '<64 hex digits>  {path.name}'); file not imported"
+    )
+    try:
+        with sidecar.open("rb") as handle:
+            raw = handle.read(_CHECKSUM_MAX_BYTES + 1)
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise SourceError(unreadable, path=str(path)) from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    match = _CHECKSUM_LINE.fullmatch(lines[0]) if len(lines) == 1 else None
+    if len(raw) > _CHECKSUM_MAX_BYTES or match is None:
+        raise SourceError(unreadable, path=str(path))
+
+    named = match["name"]
+    if named is not None and Path(named.replace("\\", "/")).name != path.name:
+        raise SourceError(
+            f"{path}: its checksum file {sidecar.name} is for {named!r}, another file; "
+            "file not imported",
+            path=str(path),
+            named=named,
+        )
+    return match["digest"].lower()
+
+
 def verify_checksum(path: Path) -> None:
     """Check ``<file>.CHECKSUM`` (sha256sum output) when it exists beside the file."""
     sidecar = path.with_name(path.name + ".CHECKSUM")
     if not sidecar.exists():
         return
     check_regular(sidecar)
-    try:
-        expected = sidecar.read_text(encoding="utf-8").split()[0].lower()
-    except (OSError, IndexError, UnicodeDecodeError):
-        raise SourceError(f"{sidecar}: unreadable checksum file", path=str(path)) from None
+    expected = _expected_digest(path, sidecar)
+
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
