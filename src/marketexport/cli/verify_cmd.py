@@ -31,6 +31,9 @@ def verify_command(
 
     An encrypted export's file checksum is checked without a key; with a key, identity or
     passphrase it is decrypted as a stream and its plaintext checksum and rows checked too.
+    A signed manifest is checked with --public-key, or with the key directory's key that it
+    names; without either, the output says the signature was not checked (exit code 0 still
+    means only that the file matches its manifest).
     """
     offered = offered_keys(options)
     report = verify_export(

@@ -180,6 +180,7 @@ def verify_parts(manifest_file: Path, **options: Any) -> VerifyReport:
     document = read_parts_manifest(manifest_file)
     directory = manifest_file.parent
     report = VerifyReport(directory / str(document["file"]), manifest_file)
+    signatures: set[str] = set()
     for entry in document["parts"]:
         number = entry["part"]
         part_file = directory / entry["file"]
@@ -193,11 +194,16 @@ def verify_parts(manifest_file: Path, **options: Any) -> VerifyReport:
         _compare(report, f"part {number} rows", entry["rows"], recorded.rows)
         _compare(report, f"part {number} sha256", entry["sha256"]["file"], recorded.file_sha256)
         sub = verify_export(part_file, **options)
+        signatures.add(sub.signature)
         report.problems.extend(f"part {number}: {problem}" for problem in sub.problems)
         report.skipped.extend(f"part {number}: {skipped}" for skipped in sub.skipped)
         if sub.ok:
             report.checked.append(f"part {number} ({', '.join(sub.checked)})")
     _compare(report, "rows", document["rows"], sum(e["rows"] for e in document["parts"]))
+    report.signature = next(
+        (state for state in ("failed", "not checked", "checked") if state in signatures),
+        "unsigned",
+    )
     if document.get("joined"):
         _verify_joined(report, directory / str(document["file"]), document)
     return report

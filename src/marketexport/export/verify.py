@@ -15,7 +15,7 @@ from ..errors import ExportError, ManifestError
 from .compression import iter_decompressed
 from .encryption import DecryptionKeys, Decryptor, KeyRing
 from .encryption.decrypt import iter_decrypted
-from .encryption.signing import read_public_key, verify_file
+from .encryption.signing import SIGNATURE_SUFFIX, PublicKey, read_public_key, verify_file
 from .formats import get_format
 from .manifest import MANIFEST_SUFFIX, SUMS_NAME, Manifest, manifest_path_for, read_manifest
 
@@ -31,6 +31,9 @@ class VerifyReport:
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # "checked", "failed", "not checked" (signed, but no public key was given or found in
+    # the key directory) or "unsigned"
+    signature: str = "unsigned"
 
     @property
     def ok(self) -> bool:
@@ -44,6 +47,7 @@ class VerifyReport:
             "checked": self.checked,
             "problems": self.problems,
             "skipped": self.skipped,
+            "signature": self.signature,
         }
 
 
@@ -99,7 +103,9 @@ def verify_export(
     An encrypted file's size and SHA-256 are checked without a key; given ``offered`` keys
     (and the key ring) it is decrypted as a stream and its plaintext checked too. Given a
     minisign ``public_key``, the signatures of the manifest and of SHA256SUMS are checked,
-    and SHA256SUMS must list the file and manifest with their SHA-256.
+    and SHA256SUMS must list the file and manifest with their SHA-256. A signed manifest
+    without ``public_key`` is checked with the key ring's signing key of the fingerprint it
+    names; when there is none, ``report.signature`` is "not checked" and ``skipped`` says so.
     """
     export_file, manifest_file = resolve_paths(path)
     from .parts import is_parts_manifest, verify_parts
@@ -137,8 +143,9 @@ def verify_export(
             yield chunk
 
     summary: dict[str, Any] = {}
+    payload_read = not (encrypted and not decrypting)
     try:
-        if encrypted and not decrypting:
+        if not payload_read:
             for _ in iter_file(export_file, file_digest, file_bytes):
                 pass
             report.skipped.append("payload (encrypted: give a key, identity or passphrase)")
@@ -151,9 +158,8 @@ def verify_export(
 
     _compare(report, "file bytes", manifest.file_bytes, file_bytes[0])
     _compare(report, "file sha256", manifest.file_sha256, file_digest.hexdigest())
-    if public_key is not None:
-        _check_signatures(report, export_file, manifest_file, file_digest.hexdigest(), public_key)
-    if not report.skipped and (not report.problems or summary):
+    _verify_signatures(report, manifest, file_digest.hexdigest(), keys, public_key)
+    if payload_read and (not report.problems or summary):
         _compare(report, "payload bytes", manifest.payload_bytes, payload_bytes[0])
         _compare(report, "payload sha256", manifest.payload_sha256, payload_digest.hexdigest())
     for key in ("rows", "first_time", "last_time"):
@@ -178,20 +184,70 @@ def _summarize_decrypted_file(
         plain.unlink(missing_ok=True)
 
 
-def _check_signatures(
-    report: VerifyReport, export_file: Path, manifest_file: Path, file_sha: str, public: Path
+def _verify_signatures(
+    report: VerifyReport,
+    manifest: Manifest,
+    file_sha: str,
+    keys: KeyRing | None,
+    public_key: Path | None,
 ) -> None:
+    """Check the signatures with the given public key, else with the key directory's key
+    that the manifest names; say plainly when a signed export's signature went unchecked."""
+    manifest_file = report.manifest_path
+    signature_file = manifest_file.with_name(manifest_file.name + SIGNATURE_SUFFIX)
+    if public_key is not None:
+        try:
+            key = read_public_key(public_key)
+        except ManifestError as exc:
+            report.problems.append(str(exc))
+            return
+        _check_signatures(report, file_sha, key, "")
+        return
+    if manifest.signed_by is None and not signature_file.exists():
+        return
+
+    found = _directory_key(keys, manifest.signed_by)
+    if found is not None:
+        name, key = found
+        _check_signatures(report, file_sha, key, f" (key {name!r} of the key directory)")
+        return
+    report.signature = "not checked"
+    signer = f"key {manifest.signed_by}" if manifest.signed_by else "an unnamed key"
+    where = f", which is not in the key directory {keys.directory.path}" if keys else ""
+    report.skipped.append(
+        f"signatures (the manifest is signed by {signer}{where}; "
+        "give --public-key KEY.minisign.pub to check who wrote it)"
+    )
+
+
+def _directory_key(keys: KeyRing | None, fingerprint: str | None) -> tuple[str, PublicKey] | None:
+    """The key directory's signing key with this minisign fingerprint, with its name."""
+    if keys is None or fingerprint is None:
+        return None
+    for info in keys.directory.list():
+        if info.kind == "signing" and fingerprint in info.fingerprints and info.public_path:
+            try:
+                return info.name, read_public_key(info.public_path)
+            except ManifestError:
+                return None
+    return None
+
+
+def _check_signatures(report: VerifyReport, file_sha: str, key: PublicKey, source: str) -> None:
     """The minisign signatures of the manifest and SHA256SUMS, and the SHA256SUMS lines."""
+    export_file, manifest_file = report.path, report.manifest_path
+    report.signature = "not checked"
     try:
-        key = read_public_key(public)
         verify_file(manifest_file, key)
-        report.checked.append("manifest signature")
+        report.checked.append("manifest signature" + source)
         sums = export_file.parent / SUMS_NAME
         verify_file(sums, key)
-        report.checked.append("SHA256SUMS signature")
+        report.checked.append("SHA256SUMS signature" + source)
     except ManifestError as exc:
         report.problems.append(str(exc))
+        report.signature = "failed"
         return
+    report.signature = "checked"
     listed = {}
     for line in sums.read_text(encoding="utf-8").splitlines():
         digest, _, name = line.partition("  ")
