@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 from .errors import ConfigError
 
 ENV_PREFIX = "MARKETEXPORT_"
+# Settings that may hold a URL with a password, masked wherever settings are shown.
+URL_SETTINGS = ("store", "task_store", "redis_url")
 CONFIG_FILE_NAME = "marketexport.toml"
 
 
@@ -28,6 +31,9 @@ class Settings:
     signing_key: str | None = None
     # A DuckDB file path, or a postgresql:// URL; default <data_dir>/store.duckdb.
     store: str | None = None
+    # The task store: a SQLite file path, or a postgresql:// URL that the processes of
+    # several machines share (docs/celery.md); default <data_dir>/tasks.sqlite3.
+    task_store: str | None = None
     # Where exports are written unless a request says otherwise; default <data_dir>/exports.
     export_dir: Path | None = None
     # "local" (embedded runner) or "celery".
@@ -104,7 +110,7 @@ class Settings:
         shown = []
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in ("store", "redis_url") and value:
+            if item.name in URL_SETTINGS and value:
                 value = redact_url(str(value))
             shown.append(f"{item.name}={value!r}")
         return f"Settings({', '.join(shown)})"
@@ -116,14 +122,16 @@ class Settings:
         out: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in ("store", "redis_url") and value:
+            if item.name in URL_SETTINGS and value:
                 value = redact_url(str(value))
             out[item.name] = str(value) if isinstance(value, Path) else value
         return out
 
 
 def redact_url(url: str) -> str:
-    """Mask the password (and user info) of a URL such as postgresql://u:p@host/db."""
+    """Mask the password of a URL such as postgresql://u:p@host/db (also a password=
+    parameter)."""
+    url = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
     if "://" not in url or "@" not in url.split("://", 1)[1].split("/", 1)[0]:
         return url
     scheme, rest = url.split("://", 1)
@@ -164,6 +172,14 @@ def _coerce(name: str, value: Any) -> Any:
             f"invalid value {value!r} for setting {name!r} (expected {expected})",
             setting=name,
         ) from None
+    if name == "task_store" and "://" in str(value):
+        if not str(value).startswith(("postgresql://", "postgres://")):
+            scheme = str(value).split("://", 1)[0]
+            raise ConfigError(
+                f"invalid task store URL scheme {scheme!r} (expected a SQLite file path or "
+                "a postgresql:// URL)",
+                setting=name,
+            )
     if name == "executor" and value not in ("local", "celery"):
         raise ConfigError(
             f"invalid executor {value!r} (expected one of: local, celery)", setting=name

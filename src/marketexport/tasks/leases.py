@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from .database import Connection, Row
 from .model import Task, TaskControl, TaskError, TaskProgress, TaskState
 from .schema import END_LEASE, task_from_row
 
@@ -31,11 +31,11 @@ class LeaseTransitions(ABC):
     clock: Callable[[], float]
 
     @abstractmethod
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[Connection]:
         """One write transaction."""
 
     @abstractmethod
-    def read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: Any = ()) -> list[Row]:
         """Every row of one read query."""
 
     @abstractmethod
@@ -235,7 +235,8 @@ class LeaseTransitions(ABC):
     def release(self, task_id: str, worker_id: str) -> Task | None:
         """running -> pending when a runner stops; the interrupted attempt is not counted."""
         task = self._update(
-            "UPDATE tasks SET state = 'pending', attempts = max(attempts - 1, 0), "
+            "UPDATE tasks SET state = 'pending', "
+            "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
             f"updated_at = :now, {END_LEASE} "
             "WHERE id = :id AND state = 'running' AND lease_owner = :worker",
             {"id": task_id, "worker": worker_id, "now": self.clock()},

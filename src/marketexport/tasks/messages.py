@@ -1,6 +1,6 @@
 """What the Celery executor keeps beside the tasks: messages sent, deliveries, split parts.
 
-Side tables in the task store's SQLite file (the one place state lives):
+Side tables in the task store's database (the one place state lives):
 
 - ``task_messages``: per task, the last Celery message sent for it (id, when, when it
   becomes due, how many were sent). A sweep uses it to find pending tasks that have no
@@ -57,11 +57,8 @@ CREATE TABLE IF NOT EXISTS task_parts (
 
 
 def ensure_schema(tasks: TaskStore) -> None:
-    """Create the side tables when missing (every statement is IF NOT EXISTS)."""
-    with tasks.transaction() as con:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                con.execute(statement)
+    """Create the side tables when missing (once per store object)."""
+    tasks.create_tables(SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,8 @@ def note_send(con: Any, task_id: str, message_id: str, now: float) -> None:
     con.execute(
         "INSERT INTO task_messages (task_id, message_id, sent_at, due_at) "
         "VALUES (:id, :message, :now, :now) ON CONFLICT (task_id) DO UPDATE SET "
-        "message_id = :message, sent_at = :now, due_at = :now, sends = sends + 1",
+        "message_id = :message, sent_at = :now, due_at = :now, "
+        "sends = task_messages.sends + 1",
         {"id": task_id, "message": message_id, "now": now},
     )
 

@@ -1,5 +1,5 @@
 """Schedules: a cron expression in a zone, an export request template, a window, a misfire
-policy; kept in the task store's SQLite file, beside the tasks they create.
+policy; kept in the task store's database, beside the tasks they create.
 
 The one-task-per-instant guarantee does not live here but in the tasks table: its
 ``UNIQUE (schedule_id, scheduled_for_ns)`` makes a second insert for the same instant a
@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from ..errors import NotFoundError, RequestError
 from ..request import ExportRequest
 from ..timeparse import datetime_to_ns, ns_to_iso
 from .cron import CronSchedule, parse_cron
+from .database import Row
 from .model import DEFAULT_OWNER, check_owner
 from .store import TaskStore
 from .windows_rel import RelativeWindow, check_file_name_template, parse_window
@@ -152,7 +152,7 @@ def _iso_s(epoch_s: float) -> str:
     return ns_to_iso(int(round(epoch_s * 1000)) * 1_000_000)
 
 
-def _from_row(row: sqlite3.Row) -> Schedule:
+def _from_row(row: Row) -> Schedule:
     return Schedule(
         id=row["id"],
         name=row["name"],
@@ -191,9 +191,7 @@ class ScheduleStore:
 
     def __init__(self, tasks: TaskStore) -> None:
         self.tasks = tasks
-        with tasks.transaction() as con:
-            for statement in SCHEMA:
-                con.execute(statement)
+        tasks.create_tables(SCHEMA)
 
     def now_ns(self) -> int:
         return int(round(self.tasks.clock() * 1e6)) * 1000
@@ -264,22 +262,13 @@ class ScheduleStore:
     def _insert(self, schedule: Schedule) -> None:
         values = schedule.to_dict()
         with self.tasks.transaction() as con:
-            taken = con.execute(
-                "SELECT 1 FROM schedules WHERE owner = ? AND name = ?",
-                (schedule.owner, schedule.name),
-            ).fetchall()
-            if taken:
-                raise RequestError(
-                    f"a schedule named {schedule.name!r} already exists for owner "
-                    f"{schedule.owner!r} (remove it first, or choose another name)",
-                    name=schedule.name,
-                )
-            con.execute(
+            added = con.execute(
                 "INSERT INTO schedules (id, name, owner, cron, tz, template, run_window, "
                 "file_name, misfire, misfire_cap, grace_s, enabled, created_at, updated_at, "
                 "checked_until_ns, next_instant_ns) VALUES (:id, :name, :owner, :cron, :tz, "
                 ":template, :window, :file_name, :misfire, :misfire_cap, :grace_s, :enabled, "
-                ":created_at, :updated_at, :checked_until_ns, :next_instant_ns)",
+                ":created_at, :updated_at, :checked_until_ns, :next_instant_ns) "
+                "ON CONFLICT (owner, name) DO NOTHING",
                 {
                     **values,
                     "run_window": schedule.window,
@@ -290,6 +279,12 @@ class ScheduleStore:
                     "checked_until_ns": schedule.checked_until_ns,
                     "next_instant_ns": schedule.next_instant_ns,
                 },
+            ).rowcount
+        if not added:
+            raise RequestError(
+                f"a schedule named {schedule.name!r} already exists for owner "
+                f"{schedule.owner!r} (remove it first, or choose another name)",
+                name=schedule.name,
             )
 
     def get(self, name: str, owner: str = DEFAULT_OWNER) -> Schedule:
@@ -332,9 +327,15 @@ class ScheduleStore:
         with self.tasks.transaction() as con:
             if enabled and not current.enabled:
                 con.execute(
-                    "UPDATE schedules SET enabled = 1, checked_until_ns = MAX(checked_until_ns, "
-                    "?), next_instant_ns = ?, updated_at = ? WHERE id = ?",
-                    (now_ns, datetime_to_ns(upcoming[0]) if upcoming else None, now_s, current.id),
+                    "UPDATE schedules SET enabled = 1, checked_until_ns = CASE WHEN "
+                    "checked_until_ns > :now_ns THEN checked_until_ns ELSE :now_ns END, "
+                    "next_instant_ns = :next, updated_at = :now WHERE id = :id",
+                    {
+                        "now_ns": now_ns,
+                        "next": datetime_to_ns(upcoming[0]) if upcoming else None,
+                        "now": now_s,
+                        "id": current.id,
+                    },
                 )
             elif not enabled:
                 con.execute(
@@ -367,11 +368,13 @@ class ScheduleStore:
                 "UPDATE schedules SET "
                 "next_instant_ns = CASE WHEN :checked >= checked_until_ns THEN :next "
                 "ELSE next_instant_ns END, "
-                "checked_until_ns = MAX(checked_until_ns, :checked), "
-                "last_task_id = CASE WHEN :last IS NOT NULL AND :last >= "
-                "COALESCE(last_instant_ns, -1) THEN :task ELSE last_task_id END, "
-                "last_instant_ns = CASE WHEN :last IS NOT NULL AND :last >= "
-                "COALESCE(last_instant_ns, -1) THEN :last ELSE last_instant_ns END, "
+                "checked_until_ns = CASE WHEN :checked > checked_until_ns THEN :checked "
+                "ELSE checked_until_ns END, "
+                # A NULL :last compares as unknown, so both keep their stored values.
+                "last_task_id = CASE WHEN :last >= COALESCE(last_instant_ns, -1) "
+                "THEN :task ELSE last_task_id END, "
+                "last_instant_ns = CASE WHEN :last >= COALESCE(last_instant_ns, -1) "
+                "THEN :last ELSE last_instant_ns END, "
                 "updated_at = :now WHERE id = :id",
                 {
                     "checked": checked_until_ns,

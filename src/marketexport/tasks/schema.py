@@ -1,16 +1,17 @@
-"""The SQLite schema of the task store, and the conversion of its rows to Task records.
+"""The schema of the task store, and the conversion of its rows to Task records.
 
-Dates are epoch seconds (REAL, UTC). ``(schedule_id, scheduled_for_ns)`` is unique, so a
-schedule can create at most one task per instant however many schedulers run; tasks
-submitted by hand leave both NULL, which SQLite never counts as a duplicate.
+Written in SQLite's types; ``pgdatabase.translate_ddl`` gives PostgreSQL's. Dates are epoch
+seconds (REAL, UTC). ``(schedule_id, scheduled_for_ns)`` is unique, so a schedule can
+create at most one task per instant however many schedulers run; tasks submitted by hand
+leave both NULL, which neither SQLite nor PostgreSQL counts as a duplicate.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
+from .database import Row
 from .model import Task, TaskError, TaskProgress, TaskState
 
 SCHEMA_VERSION = 1
@@ -59,7 +60,7 @@ def load_json(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
-def task_from_row(row: sqlite3.Row) -> Task:
+def task_from_row(row: Row) -> Task:
     """Build a Task from a row of the tasks table."""
     error = load_json(row["error"])
     return Task(

@@ -168,8 +168,8 @@ def _create(
                  parent.max_attempts, now, now),
             )  # fmt: skip
             con.execute(
-                "INSERT OR IGNORE INTO task_parts (parent_id, part_no, task_id, rows_planned, "
-                "label) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO task_parts (parent_id, part_no, task_id, rows_planned, label) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (parent.id, plan.number, part_id, plan.rows, plan.label),
             )
             messages.append((part_id, new_message_id(part_id)))

@@ -68,14 +68,16 @@ def task_stats(store: TaskStore, window_s: float = DEFAULT_WINDOW_S) -> TaskStat
     totals = store.read(
         "SELECT coalesce(sum(CASE WHEN state = 'completed' THEN rows_done END), 0), "
         "coalesce(sum(CASE WHEN state = 'completed' THEN bytes_written END), 0), "
-        "coalesce(sum(max(attempts - 1, 0)), 0), "
-        "coalesce(sum(state = 'pending' AND (not_before IS NULL OR not_before <= ?)), 0) "
+        "coalesce(sum(CASE WHEN attempts > 1 THEN attempts - 1 END), 0), "
+        "coalesce(sum(CASE WHEN state = 'pending' AND (not_before IS NULL OR not_before <= ?) "
+        "THEN 1 END), 0) "
         "FROM tasks",
         (now,),
     )[0]
     window = store.read(
-        "SELECT coalesce(sum(state = 'completed'), 0), coalesce(sum(state = 'failed'), 0), "
-        "coalesce(sum(state = 'cancelled'), 0), "
+        "SELECT coalesce(sum(CASE WHEN state = 'completed' THEN 1 END), 0), "
+        "coalesce(sum(CASE WHEN state = 'failed' THEN 1 END), 0), "
+        "coalesce(sum(CASE WHEN state = 'cancelled' THEN 1 END), 0), "
         "coalesce(sum(CASE WHEN state = 'completed' THEN rows_done END), 0), "
         "coalesce(sum(CASE WHEN state = 'completed' THEN bytes_written END), 0), "
         "avg(CASE WHEN state = 'completed' THEN finished_at - started_at END) "

@@ -1,27 +1,33 @@
-"""The task store: one SQLite file under the data directory, the one place task state lives.
+"""The task store: the one place task state lives, in a SQLite file or a PostgreSQL database.
 
-Every state change is one transaction (``BEGIN IMMEDIATE``) whose UPDATE names the state
-it expects, so two runners, or a runner and a Celery worker, can never both take a task:
-the loser's UPDATE matches no row. A change is committed before it is logged or returned.
-WAL mode lets the CLI and the HTTP API read while a runner writes; a busy timeout makes
-writers queue instead of failing.
+Every state change is one transaction whose UPDATE names the state it expects, so two
+runners, or a runner and a Celery worker, can never both take a task: the loser's UPDATE
+matches no row. A change is committed before it is logged or returned. The database
+(``tasks.database``) is the data directory's SQLite file unless the ``task_store`` setting
+names a ``postgresql://`` URL, which the processes of several machines can share.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import NotFoundError, RequestError, StoreError, TaskStateError, TransientStoreError
+from ..errors import NotFoundError, RequestError, TaskStateError
 from ..request import ExportRequest
+from .database import (
+    Connection,
+    Row,
+    TaskDatabase,
+    is_postgres_url,
+    open_task_database,
+    split_script,
+)
 from .leases import LeaseTransitions
 from .model import (
     DEFAULT_OWNER,
@@ -30,7 +36,7 @@ from .model import (
     check_owner,
     new_task_id,
 )
-from .schema import SCHEMA, SCHEMA_VERSION, task_from_row
+from .schema import SCHEMA, task_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -38,79 +44,61 @@ TASKS_FILE_NAME = "tasks.sqlite3"
 
 
 def task_store_path(settings: Settings) -> Path:
+    """The SQLite file of the task store; with a PostgreSQL task store, the data
+    directory's file, which still keeps the HTTP API's users and tokens."""
+    if settings.task_store and not is_postgres_url(settings.task_store):
+        return Path(settings.task_store)
     return settings.data_dir / TASKS_FILE_NAME
 
 
+def task_store_location(settings: Settings) -> Path | str:
+    """The ``task_store`` URL, or the path of the SQLite file."""
+    if settings.task_store and is_postgres_url(settings.task_store):
+        return settings.task_store
+    return task_store_path(settings)
+
+
 class TaskStore(LeaseTransitions):
-    """Tasks in a SQLite file; safe to share between threads and processes."""
+    """Tasks in a SQLite file or a PostgreSQL database; safe to share between threads and
+    processes (and, with PostgreSQL, machines)."""
 
     def __init__(
-        self, path: Path, *, busy_timeout_s: float = 30.0, clock: Callable[[], float] = time.time
+        self,
+        where: Path | str,
+        *,
+        busy_timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
+        """Open the store at ``where``: a SQLite file path, or a postgresql:// URL."""
+        self.location = where
         self.clock = clock
-        self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = sqlite3.connect(
-                str(self.path),
-                timeout=busy_timeout_s,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            self._con.row_factory = sqlite3.Row
-            self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._con.execute("PRAGMA journal_mode = WAL").fetchall()
-            # FULL: a state change survives a power cut once it has been reported.
-            self._con.execute("PRAGMA synchronous = FULL")
-            # Every statement is IF NOT EXISTS, so runners starting together do not clash.
-            self._con.executescript(SCHEMA)
-            self._con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except (sqlite3.Error, OSError) as exc:
-            raise self._wrap(exc) from exc
+        self.db: TaskDatabase = open_task_database(where, busy_timeout_s=busy_timeout_s)
+        self.create_tables(SCHEMA)
 
     @classmethod
     def open(cls, settings: Settings, **kwargs: Any) -> TaskStore:
-        """The task store of the settings' data directory."""
-        return cls(task_store_path(settings), **kwargs)
+        """The task store the settings name (default: the data directory's SQLite file)."""
+        return cls(task_store_location(settings), **kwargs)
 
     def __repr__(self) -> str:
-        return f"TaskStore({str(self.path)!r})"
+        return f"TaskStore({self.db!r})"
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        self.db.close()
 
-    def _wrap(self, exc: BaseException) -> StoreError:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-            return TransientStoreError(
-                f"the task store {self.path} is busy: {text}; will retry", path=str(self.path)
-            )
-        return StoreError(f"task store {self.path}: {text}", path=str(self.path))
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[Connection]:
         """One write transaction (also for sibling tables such as schedules)."""
-        with self._lock:
-            try:
-                self._con.execute("BEGIN IMMEDIATE")
-                yield self._con
-                self._con.execute("COMMIT")
-            except BaseException as exc:
-                if self._con.in_transaction:
-                    self._con.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise self._wrap(exc) from exc
-                raise
+        return self.db.transaction()
 
-    def read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: Any = ()) -> list[Row]:
         """Run one read query and return every row."""
-        with self._lock:
-            try:
-                return self._con.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise self._wrap(exc) from exc
+        return self.db.read(sql, params)
+
+    def create_tables(self, statements: str | Sequence[str]) -> None:
+        """Create tables and indexes that are missing (a ``;``-separated script, or a list)."""
+        if isinstance(statements, str):
+            statements = split_script(statements)
+        self.db.create_tables(list(statements))
 
     def _update(self, sql: str, params: dict[str, Any]) -> Task | None:
         with self.transaction() as con:
@@ -255,23 +243,22 @@ class TaskStore(LeaseTransitions):
 
     def request_cancel(self, task_id: str) -> Task:
         """Cancel a pending task now, or ask a running one to stop at its next batch."""
-        now = self.clock()
-        with self.transaction() as con:
+        # The UPDATE itself names the states it changes, so a task that ends meanwhile
+        # (on another connection, or another machine) is left as it ended.
+        task = self._update(
+            "UPDATE tasks SET cancel_requested = 1, updated_at = :now, "
+            "state = CASE state WHEN 'pending' THEN 'cancelled' ELSE state END, "
+            "finished_at = CASE state WHEN 'pending' THEN :now ELSE finished_at END "
+            "WHERE id = :id AND state IN ('pending', 'running')",
+            {"id": task_id, "now": self.clock()},
+        )
+        if task is None:
             current = self.get(task_id)
-            if current.is_terminal:
-                raise TaskStateError(
-                    f"task {task_id} is already {current.state.value}; nothing to cancel",
-                    task_id=task_id,
-                    state=current.state.value,
-                )
-            rows = con.execute(
-                "UPDATE tasks SET cancel_requested = 1, updated_at = :now, "
-                "state = CASE state WHEN 'pending' THEN 'cancelled' ELSE state END, "
-                "finished_at = CASE state WHEN 'pending' THEN :now ELSE finished_at END "
-                "WHERE id = :id RETURNING *",
-                {"id": task_id, "now": now},
-            ).fetchall()
-        task = task_from_row(rows[0])
+            raise TaskStateError(
+                f"task {task_id} is already {current.state.value}; nothing to cancel",
+                task_id=task_id,
+                state=current.state.value,
+            )
         if task.state == TaskState.CANCELLED:
             logger.info("task %s cancelled while pending", task.id, extra={"task_id": task.id})
         else:
