@@ -1,9 +1,19 @@
-"""Fixtures for task tests: a synthetic candle store built in SQL, settings, a task store."""
+"""Fixtures for task tests: a synthetic candle store built in SQL, settings, a task store.
+
+Task stores come in two kinds (``task_store_where``): the SQLite file of the data
+directory, and a PostgreSQL schema of the test's own in the database ``mx_taskstore_test``
+(made once through the server's ``test`` database; the PostgreSQL cases are marked
+``postgres``). A test that takes ``task_settings``, ``tasks`` or ``task_store_where`` runs
+once with each.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pytest
@@ -12,6 +22,8 @@ from marketexport.config import Settings, load_settings
 from marketexport.store.duckdb import DuckDBStore
 from marketexport.tasks.store import TaskStore
 
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+TASK_DB = "mx_taskstore_test"
 T0_NS = 1_700_000_000_000_000_000
 MINUTE_NS = 60_000_000_000
 
@@ -42,10 +54,68 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return load_settings(values, environ={})
 
 
+def with_database(url: str, database: str, schema: str | None = None) -> str:
+    """The server's URL naming another database, and a search path when given."""
+    parts = urlsplit(url)
+    query = parts.query
+    if schema is not None:
+        query = "&".join(filter(None, [query, f"options=-csearch_path%3D{schema}"]))
+    return urlunsplit(parts._replace(path="/" + database, query=query))
+
+
+def run_admin(url: str, sql: str) -> list[tuple[object, ...]]:
+    """One statement on a connection of its own (autocommit), rows returned."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as con:
+        cursor = con.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture(scope="session")
+def task_db() -> str:
+    """The URL of the tests' task store database (created when missing), or a skip."""
+    import psycopg
+
+    server = os.environ.get("MARKETEXPORT_TEST_POSTGRES", DEFAULT_POSTGRES)
+    exists = f"SELECT 1 FROM pg_database WHERE datname = '{TASK_DB}'"
+    try:
+        if not run_admin(server, exists):
+            run_admin(server, f'CREATE DATABASE "{TASK_DB}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server at {server}: {str(exc).splitlines()[0]}")
+    except psycopg.Error:  # another test run created it at the same moment
+        assert run_admin(server, exists)
+    return with_database(server, TASK_DB)
+
+
 @pytest.fixture
-def task_settings(tmp_path: Path) -> Settings:
+def pg_task_store(task_db: str) -> Iterator[str]:
+    """A postgresql:// task store URL whose tables go to a fresh schema, dropped afterwards."""
+    schema = f"mx_ts_{secrets.token_hex(5)}"
+    run_admin(task_db, f'CREATE SCHEMA "{schema}"')
+    yield with_database(task_db, TASK_DB, schema)
+    run_admin(task_db, f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def task_store_where(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's task store lives: the data directory's SQLite file, or a URL."""
+    if request.param == "sqlite":
+        return tmp_path / "data" / "tasks.sqlite3"
+    url: str = request.getfixturevalue("pg_task_store")
+    return url
+
+
+def store_setting(where: Path | str) -> dict[str, str]:
+    """The task_store setting for ``where`` (none for the data directory's own file)."""
+    return {"task_store": where} if isinstance(where, str) else {}
+
+
+@pytest.fixture
+def task_settings(tmp_path: Path, task_store_where: Path | str) -> Settings:
     """Settings over a store of 20,000 candles, read in batches of 1,000 rows."""
-    settings = make_settings(tmp_path, batch_rows=1000)
+    settings = make_settings(tmp_path, batch_rows=1000, **store_setting(task_store_where))
     build_candles(Path(settings.store_url), 20_000)
     return settings
 

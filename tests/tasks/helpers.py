@@ -76,8 +76,8 @@ class _Reader:
 class Watcher:
     """Polls a task from its own connection (as another process would) in a thread."""
 
-    def __init__(self, path: Path, task_id: str, every_s: float = 0.002) -> None:
-        self.store = TaskStore(path)
+    def __init__(self, where: Path | str, task_id: str, every_s: float = 0.002) -> None:
+        self.store = TaskStore(where)
         self.task_id = task_id
         self.every_s = every_s
         self.seen: list[Task] = []

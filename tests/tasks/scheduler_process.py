@@ -1,6 +1,7 @@
 """A scheduler process for tests: ticks a simulated span on a shared task store.
 
 Usage: python -m tests.tasks.scheduler_process DB START END STEP_S READY GO
+(DB: a SQLite file path or a postgresql:// URL)
 It opens its own connection, writes READY once imported, waits for GO to exist (so that
 two processes start together), then ticks from START to END (ISO times) every STEP_S
 simulated seconds and prints how many tasks it created.
@@ -21,7 +22,7 @@ from marketexport.tasks.store import TaskStore
 def main(argv: list[str]) -> int:
     db, start, end, step_s, ready, go = argv
     now = [datetime.fromisoformat(start).timestamp()]
-    tasks = TaskStore(Path(db), clock=lambda: now[0])
+    tasks = TaskStore(db, clock=lambda: now[0])
     scheduler = Scheduler(ScheduleStore(tasks))
     Path(ready).touch()
     deadline = time.monotonic() + 60

@@ -28,7 +28,7 @@ from marketexport.tasks.split_plan import SplitSpec, check_split, parse_split, p
 from marketexport.tasks.store import TaskStore
 from marketexport.tasks.tasklog import TaskIdFilter, task_context
 from tests.tasks.celery_helpers import DAY_NS, T0_NS, build_days
-from tests.tasks.conftest import files_under, make_settings
+from tests.tasks.conftest import files_under, make_settings, store_setting
 from tests.tasks.helpers import WrappedStore
 
 
@@ -46,11 +46,12 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
 
 
 @pytest.fixture
-def celery_settings(tmp_path: Path) -> Settings:
+def celery_settings(tmp_path: Path, task_store_where: Path | str) -> Settings:
     """Three days of 60-second candles for two symbols (8,640 rows), in batches of 500."""
     settings = make_settings(
-        tmp_path, executor="celery", batch_rows=500, task_lease_s=1, task_retry_delay_s=1
-    )
+        tmp_path, executor="celery", batch_rows=500, task_lease_s=1, task_retry_delay_s=1,
+        **store_setting(task_store_where),
+    )  # fmt: skip
     build_days(Path(settings.store_url), 3, 60, ("BTC/USDT", "ETH/USDT"))
     return settings
 

@@ -73,7 +73,7 @@ def test_twelve_exports_never_run_more_than_ten_at_once(
                 active[0] -= 1
 
     running_in_store: list[int] = []
-    observer = TaskStore(tasks.path)
+    observer = TaskStore(tasks.location)
     done = threading.Event()
 
     def sample() -> None:
@@ -88,6 +88,7 @@ def test_twelve_exports_never_run_more_than_ten_at_once(
     runner.run(until_idle=True)
     done.set()
     sampler.join()
+    observer.close()
 
     assert active[1] == 10
     assert max(running_in_store) == 10
@@ -109,7 +110,7 @@ def test_progress_rises_monotonically_to_rows_total(
         task_settings, tasks, open_data_store=lambda: WrappedStore(path, pause_s=0.01)
     )
 
-    with Watcher(tasks.path, task.id) as watcher:
+    with Watcher(tasks.location, task.id) as watcher:
         runner.run(until_idle=True)
 
     done = [seen.progress.rows_done for seen in watcher.seen if seen.state == TaskState.RUNNING]
@@ -125,7 +126,7 @@ def test_cancel_stops_a_running_export_within_one_batch(
     task_settings: Settings, tasks: TaskStore
 ) -> None:
     task = tasks.submit(CSV)
-    observer = TaskStore(tasks.path)
+    observer = TaskStore(tasks.location)
     fetched_after_cancel: list[bool] = []
 
     def note(batch: pa.RecordBatch) -> None:
@@ -145,6 +146,7 @@ def test_cancel_stops_a_running_export_within_one_batch(
 
     tasks.request_cancel(task.id)
     thread.join(30)
+    observer.close()
 
     ended = tasks.get(task.id)
     assert ended.state == TaskState.CANCELLED

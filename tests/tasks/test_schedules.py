@@ -39,8 +39,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def tasks(tmp_path: Path, clock: Clock) -> Iterator[TaskStore]:
-    store = TaskStore(tmp_path / "tasks.sqlite3", clock=clock)
+def tasks(task_store_where: Path | str, clock: Clock) -> Iterator[TaskStore]:
+    store = TaskStore(task_store_where, clock=clock)
     yield store
     store.close()
 
@@ -384,11 +384,15 @@ def test_a_window_in_the_schedule_zone_is_not_utc(
     assert task.request["start"] == ns_to_iso(datetime_to_ns(midnight - timedelta(days=1)))
 
 
-def test_scheduler_hooks_of_serve_and_run_worker_tick_at_once_and_stop(tmp_path: Path) -> None:
+def test_scheduler_hooks_of_serve_and_run_worker_tick_at_once_and_stop(
+    tmp_path: Path, task_store_where: Path | str
+) -> None:
     from marketexport.config import load_settings
     from marketexport.tasks.scheduler import scheduler_hooks
+    from tests.tasks.conftest import store_setting
 
-    settings = load_settings({"data_dir": tmp_path / "data"}, environ={})
+    values = {"data_dir": tmp_path / "data", **store_setting(task_store_where)}
+    settings = load_settings(values, environ={})
     three_minutes_ago = time.time() - 185
     past = TaskStore.open(settings, clock=lambda: three_minutes_ago)
     ScheduleStore(past).add("minutely", cron="* * * * *", request=candles())

@@ -31,7 +31,7 @@ SCHEDULES = [
 ]
 
 
-def add_schedules(path: Path) -> dict[str, int]:
+def add_schedules(path: Path | str) -> dict[str, int]:
     """Create the schedules at START; returns the number of instants each has until END."""
     tasks = TaskStore(path, clock=lambda: START.timestamp())
     schedules = ScheduleStore(tasks)
@@ -44,14 +44,14 @@ def add_schedules(path: Path) -> dict[str, int]:
     return expected
 
 
-def tasks_per_instant(path: Path) -> Counter[tuple[str, int]]:
+def tasks_per_instant(path: Path | str) -> Counter[tuple[str, int]]:
     tasks = TaskStore(path)
     rows = tasks.read("SELECT schedule_id, scheduled_for_ns FROM tasks")
     tasks.close()
     return Counter((row[0], row[1]) for row in rows)
 
 
-def assert_one_task_per_instant(path: Path, expected: dict[str, int]) -> None:
+def assert_one_task_per_instant(path: Path | str, expected: dict[str, int]) -> None:
     counts = tasks_per_instant(path)
     assert set(counts.values()) == {1}
     per_schedule = Counter(schedule_id for schedule_id, _ in counts)
@@ -60,8 +60,8 @@ def assert_one_task_per_instant(path: Path, expected: dict[str, int]) -> None:
 
 
 @pytest.mark.slow
-def test_two_scheduler_threads_with_their_own_connections(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.sqlite3"
+def test_two_scheduler_threads_with_their_own_connections(task_store_where: Path | str) -> None:
+    path = task_store_where
     expected = add_schedules(path)
     step = timedelta(seconds=150)
     barrier = threading.Barrier(2)
@@ -95,8 +95,8 @@ def test_two_scheduler_threads_with_their_own_connections(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_two_scheduler_processes_on_one_store(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.sqlite3"
+def test_two_scheduler_processes_on_one_store(tmp_path: Path, task_store_where: Path | str) -> None:
+    path = task_store_where
     expected = add_schedules(path)
     go = tmp_path / "go"
     processes = []

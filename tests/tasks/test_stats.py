@@ -32,9 +32,9 @@ def run_one(store: TaskStore, clock: Clock, seconds: float, rows: int, ok: bool)
         store.fail(task.id, "w", TaskError("disk gone", "SinkError", False))
 
 
-def test_stats_sum_up_states_totals_and_the_window(tmp_path: Path) -> None:
+def test_stats_sum_up_states_totals_and_the_window(task_store_where: Path | str) -> None:
     clock = Clock()
-    store = TaskStore(tmp_path / "tasks.sqlite3", clock=clock)
+    store = TaskStore(task_store_where, clock=clock)
     for _ in range(7):
         store.submit(REQUEST)
     run_one(store, clock, 100, 1000, ok=True)  # ends before the window
@@ -57,10 +57,13 @@ def test_stats_sum_up_states_totals_and_the_window(tmp_path: Path) -> None:
     assert stats.mean_duration_s == pytest.approx(3.0)
     assert stats.failure_rate == pytest.approx(1 / 3, abs=1e-4)
     assert stats.to_dict()["window"]["failure_rate"] == stats.failure_rate
+    store.close()
 
 
-def test_stats_of_an_empty_store_have_no_rates(tmp_path: Path) -> None:
-    stats = task_stats(TaskStore(tmp_path / "tasks.sqlite3"))
+def test_stats_of_an_empty_store_have_no_rates(task_store_where: Path | str) -> None:
+    store = TaskStore(task_store_where)
+    stats = task_stats(store)
+    store.close()
 
     assert stats.queue_length == 0 and stats.rows_exported == 0
     assert stats.mean_duration_s is None and stats.failure_rate is None

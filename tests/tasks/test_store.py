@@ -1,9 +1,11 @@
-"""The SQLite task store: submission, compare-and-set transitions, leases, cancel, retry."""
+"""The task store (SQLite and PostgreSQL): submission, compare-and-set transitions, leases,
+cancel, retry."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,8 +34,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> TaskStore:
-    return TaskStore(tmp_path / "tasks.sqlite3", clock=clock)
+def store(task_store_where: Path | str, clock: Clock) -> Iterator[TaskStore]:
+    opened = TaskStore(task_store_where, clock=clock)
+    yield opened
+    opened.close()
 
 
 def test_store_file_is_wal_and_keeps_tasks_across_reopen(tmp_path: Path) -> None:
@@ -61,14 +65,15 @@ def test_claim_takes_priority_first_then_submission_order(store: TaskStore) -> N
     assert all(t.attempts == 1 and t.lease_owner == "w" for t in order if t)
 
 
-def test_two_stores_racing_for_tasks_never_take_one_twice(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.sqlite3"
-    submitted = {TaskStore(path).submit(REQUEST).id for _ in range(40)}
+def test_two_stores_racing_for_tasks_never_take_one_twice(task_store_where: Path | str) -> None:
+    first = TaskStore(task_store_where)
+    submitted = {first.submit(REQUEST).id for _ in range(40)}
+    first.close()
     taken: list[str] = []
     lock = threading.Lock()
 
     def claim_all(worker: str) -> None:
-        store = TaskStore(path)  # its own connection, as another process would have
+        store = TaskStore(task_store_where)  # its own connection, as another process has
         while (task := store.claim_next(worker, 30)) is not None:
             with lock:
                 taken.append(task.id)
@@ -176,12 +181,13 @@ def test_retry_puts_failed_and_cancelled_tasks_back(store: TaskStore) -> None:
         store.retry(task.id)
 
 
-def test_schedule_instant_creates_one_task_however_often_submitted(tmp_path: Path) -> None:
-    path = tmp_path / "tasks.sqlite3"
+def test_schedule_instant_creates_one_task_however_often_submitted(
+    task_store_where: Path | str,
+) -> None:
     created: list[bool] = []
 
     def submit() -> None:
-        store = TaskStore(path)
+        store = TaskStore(task_store_where)
         _, was_new = store.submit_scheduled(
             REQUEST, schedule_id="daily", scheduled_for_ns=1_700_000_000_000_000_000
         )
@@ -195,7 +201,9 @@ def test_schedule_instant_creates_one_task_however_often_submitted(tmp_path: Pat
         thread.join()
 
     assert sorted(created) == [False] * 5 + [True]
-    assert TaskStore(path).count() == 1
+    again = TaskStore(task_store_where)
+    assert again.count() == 1
+    again.close()
 
 
 def test_lookups_name_what_is_wrong(store: TaskStore) -> None:
