@@ -13,7 +13,10 @@ from marketexport.export.verify import verify_export
 
 
 def cli(settings: Settings, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["--data-dir", str(settings.data_dir), "--store", settings.store_url, *args])
+    stores = ["--store", settings.store_url]
+    if settings.task_store:
+        stores += ["--task-store", settings.task_store]
+    code = main(["--data-dir", str(settings.data_dir), *stores, *args])
     out, err = capsys.readouterr()
     return code, out + err
 

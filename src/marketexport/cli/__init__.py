@@ -54,6 +54,11 @@ pass_app = click.make_pass_decorator(AppContext)
     "--store", help="Store: a DuckDB file or a postgresql:// URL. Env: MARKETEXPORT_STORE."
 )
 @click.option(
+    "--task-store",
+    help="Task store: a SQLite file or a postgresql:// URL shared by several machines. "
+    "Env: MARKETEXPORT_TASK_STORE.",
+)
+@click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="A marketexport.toml file."
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -62,13 +67,15 @@ def cli(
     ctx: click.Context,
     data_dir: Path | None,
     store: str | None,
+    task_store: str | None,
     config_file: Path | None,
     verbose: int,
 ) -> None:
     """Export market and trading data as files you can trust."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = AppContext({"data_dir": data_dir, "store": store}, config_file)
+    overrides = {"data_dir": data_dir, "store": store, "task_store": task_store}
+    ctx.obj = AppContext(overrides, config_file)
 
 
 def _register_all() -> None:

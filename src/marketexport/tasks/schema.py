@@ -60,6 +60,11 @@ def load_json(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+def real(value: float | None) -> float | None:
+    """A REAL column's value as a float: SQLite's RETURNING gives 0.0 back as the int 0."""
+    return None if value is None else float(value)
+
+
 def task_from_row(row: Row) -> Task:
     """Build a Task from a row of the tasks table."""
     error = load_json(row["error"])
@@ -75,20 +80,20 @@ def task_from_row(row: Row) -> Task:
             row["rows_done"],
             row["rows_total"],
             row["bytes_written"],
-            row["rows_per_s"],
-            row["eta_s"],
+            real(row["rows_per_s"]),
+            real(row["eta_s"]),
         ),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        not_before=row["not_before"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+        started_at=real(row["started_at"]),
+        finished_at=real(row["finished_at"]),
+        not_before=real(row["not_before"]),
         result=load_json(row["result"]),
         error=TaskError.from_dict(error) if error else None,
         cancel_requested=bool(row["cancel_requested"]),
         lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-        heartbeat_at=row["heartbeat_at"],
+        lease_expires_at=real(row["lease_expires_at"]),
+        heartbeat_at=real(row["heartbeat_at"]),
         schedule_id=row["schedule_id"],
         scheduled_for_ns=row["scheduled_for_ns"],
     )
