@@ -63,7 +63,7 @@ class TaskDatabase(Protocol):
         """Run one read query and return every row."""
 
     def create_tables(self, statements: Sequence[str]) -> None:
-        """Run ``CREATE ... IF NOT EXISTS`` statements, once per database object."""
+        """Run ``CREATE ... IF NOT EXISTS`` statements in one transaction."""
 
     def close(self) -> None: ...
 
@@ -99,7 +99,6 @@ class SqliteTaskDatabase:
         self.path = path
         self.where = str(path)
         self._lock = threading.RLock()
-        self._created: set[tuple[str, ...]] = set()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = sqlite3.connect(
@@ -154,11 +153,7 @@ class SqliteTaskDatabase:
                 raise self._wrap(exc) from exc
 
     def create_tables(self, statements: Sequence[str]) -> None:
-        # Every statement is IF NOT EXISTS, so processes starting together do not clash.
-        key = tuple(statements)
-        if key in self._created:
-            return
+        # BEGIN IMMEDIATE: processes starting together create the tables one after another.
         with self.transaction() as con:
             for statement in statements:
                 con.execute(statement)
-        self._created.add(key)

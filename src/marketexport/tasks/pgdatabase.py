@@ -156,7 +156,6 @@ class PostgresTaskDatabase:
         self._lock = threading.RLock()
         self._con: psycopg.Connection[Any] | None = None
         self._in_transaction = False
-        self._created: set[tuple[str, ...]] = set()
         with self._lock:
             # Connect now, so that a wrong host, database or password is said at once.
             self._connection()
@@ -287,11 +286,7 @@ class PostgresTaskDatabase:
                 raise self._error(exc) from exc
 
     def create_tables(self, statements: Sequence[str]) -> None:
-        key = tuple(statements)
-        if key in self._created:
-            return
         with self.transaction() as con:
             con.execute(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
-            for statement in statements:
-                con.execute(translate_ddl(statement))
-        self._created.add(key)
+            for statement in map(translate_ddl, statements):
+                con.execute(statement)

@@ -73,6 +73,7 @@ class TaskStore(LeaseTransitions):
         self.location = where
         self.clock = clock
         self.db: TaskDatabase = open_task_database(where, busy_timeout_s=busy_timeout_s)
+        self._created: set[tuple[str, ...]] = set()
         self.create_tables(SCHEMA)
 
     @classmethod
@@ -96,14 +97,24 @@ class TaskStore(LeaseTransitions):
 
     def create_tables(self, statements: str | Sequence[str]) -> None:
         """Create tables and indexes that are missing (a ``;``-separated script, or a list)."""
-        if isinstance(statements, str):
-            statements = split_script(statements)
-        self.db.create_tables(list(statements))
+        listed = tuple(split_script(statements) if isinstance(statements, str) else statements)
+        if listed not in self._created:  # every statement is IF NOT EXISTS; once is enough
+            self.db.create_tables(listed)
+            self._created.add(listed)
 
     def _update(self, sql: str, params: dict[str, Any]) -> Task | None:
         with self.transaction() as con:
             rows = con.execute(sql + " RETURNING *", params).fetchall()
         return task_from_row(rows[0]) if rows else None
+
+    def _transition(self, task_id: str, sql: str, refusal: Callable[[str], str]) -> Task:
+        """One compare-and-set UPDATE of a task (``:id``, ``:now``); when it matches nothing,
+        a TaskStateError with ``refusal(state)``, or NotFoundError for an unknown id."""
+        task = self._update(sql, {"id": task_id, "now": self.clock()})
+        if task is None:
+            state = self.get(task_id).state.value
+            raise TaskStateError(refusal(state), task_id=task_id, state=state)
+        return task
 
     # -- submitting and reading ---------------------------------------------------------
 
@@ -245,20 +256,14 @@ class TaskStore(LeaseTransitions):
         """Cancel a pending task now, or ask a running one to stop at its next batch."""
         # The UPDATE itself names the states it changes, so a task that ends meanwhile
         # (on another connection, or another machine) is left as it ended.
-        task = self._update(
+        task = self._transition(
+            task_id,
             "UPDATE tasks SET cancel_requested = 1, updated_at = :now, "
             "state = CASE state WHEN 'pending' THEN 'cancelled' ELSE state END, "
             "finished_at = CASE state WHEN 'pending' THEN :now ELSE finished_at END "
             "WHERE id = :id AND state IN ('pending', 'running')",
-            {"id": task_id, "now": self.clock()},
+            lambda state: f"task {task_id} is already {state}; nothing to cancel",
         )
-        if task is None:
-            current = self.get(task_id)
-            raise TaskStateError(
-                f"task {task_id} is already {current.state.value}; nothing to cancel",
-                task_id=task_id,
-                state=current.state.value,
-            )
         if task.state == TaskState.CANCELLED:
             logger.info("task %s cancelled while pending", task.id, extra={"task_id": task.id})
         else:
@@ -271,20 +276,15 @@ class TaskStore(LeaseTransitions):
 
     def retry(self, task_id: str) -> Task:
         """Put a failed or cancelled task back in the queue with a fresh set of attempts."""
-        task = self._update(
+        task = self._transition(
+            task_id,
             "UPDATE tasks SET state = 'pending', attempts = 0, cancel_requested = 0, "
             "error = NULL, result = NULL, finished_at = NULL, not_before = NULL, "
             "rows_done = 0, rows_total = NULL, bytes_written = 0, rows_per_s = NULL, "
             "eta_s = NULL, updated_at = :now WHERE id = :id AND state IN ('failed', 'cancelled')",
-            {"id": task_id, "now": self.clock()},
+            lambda state: (
+                f"task {task_id} is {state}; only failed or cancelled tasks can be retried"
+            ),
         )
-        if task is None:
-            current = self.get(task_id)
-            raise TaskStateError(
-                f"task {task_id} is {current.state.value}; only failed or cancelled tasks "
-                "can be retried",
-                task_id=task_id,
-                state=current.state.value,
-            )
         logger.info("task %s queued again on request", task.id, extra={"task_id": task.id})
         return task
