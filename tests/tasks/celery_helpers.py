@@ -3,12 +3,17 @@
 Every test run gets its own Redis key prefix and queue name, so runs can share the server;
 only keys with that prefix are deleted afterwards. Workers run in their own process group
 and are stopped by their own pid (the group's leader).
+
+A run on "machines apart" gives each worker a data directory of its own, with its own
+copy of the data store, so the workers share only Redis, the PostgreSQL task store and
+the export directory, as workers on separate machines would.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,25 +36,27 @@ from marketexport.tasks.store import TaskStore
 from tests.conftest import REPO
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# The Redis database of the runs on machines apart (no other test uses it).
+APART_REDIS_URL = "redis://127.0.0.1:6379/6"
 CLI = [sys.executable, "-c", "from marketexport.cli import run; run()"]
 T0_NS = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
 DAY_NS = 86_400_000_000_000
 
 
-def redis_client() -> Any:
+def redis_client(url: str = REDIS_URL) -> Any:
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.exceptions.ConnectionError as exc:
-        pytest.skip(f"no Redis server at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis server at {url}: {exc}")
     return client
 
 
-def delete_prefix(prefix: str) -> int:
+def delete_prefix(prefix: str, url: str = REDIS_URL) -> int:
     """Delete this run's keys (and only them)."""
-    client = redis_client()
+    client = redis_client(url)
     keys = list(client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         client.delete(*keys)
@@ -80,13 +87,21 @@ def build_days(path: Path, days: float, step_s: int, symbols: tuple[str, ...]) -
 
 @dataclass
 class CeleryRun:
-    """One test's deployment: data dir, store, Redis prefix, queue and its workers."""
+    """One test's deployment: data dir, store, Redis prefix, queue and its workers.
+
+    With ``task_store`` (a postgresql:// URL) and ``apart``, each worker gets a data
+    directory of its own (a machine); ``data_dir`` is then the submitter's, and its
+    ``exports`` folder the export directory that every machine shares.
+    """
 
     data_dir: Path
     store: Path
     logs: Path
     prefix: str = field(default_factory=lambda: f"mxtest-{secrets.token_hex(6)}:")
     env_extra: dict[str, str] = field(default_factory=dict)
+    task_store: str | None = None
+    apart: bool = False
+    redis_url: str = REDIS_URL
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     other: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -100,7 +115,7 @@ class CeleryRun:
             MARKETEXPORT_DATA_DIR=str(self.data_dir),
             MARKETEXPORT_STORE=str(self.store),
             MARKETEXPORT_EXECUTOR="celery",
-            MARKETEXPORT_REDIS_URL=REDIS_URL,
+            MARKETEXPORT_REDIS_URL=self.redis_url,
             MARKETEXPORT_CELERY_KEY_PREFIX=self.prefix,
             MARKETEXPORT_CELERY_QUEUE=self.queue,
             MARKETEXPORT_CELERY_SWEEP_S="1",
@@ -110,6 +125,10 @@ class CeleryRun:
             MARKETEXPORT_BATCH_ROWS="20000",
             PYTHONPATH=str(REPO),
         )
+        if self.task_store is not None:
+            env["MARKETEXPORT_TASK_STORE"] = self.task_store
+        if self.apart:
+            env["MARKETEXPORT_EXPORT_DIR"] = str(self.data_dir / "exports")
         env.update(self.env_extra)
         env.update(extra)
         return env
@@ -124,7 +143,7 @@ class CeleryRun:
         return load_settings(values, environ={})
 
     def tasks(self) -> TaskStore:
-        store = TaskStore(self.data_dir / "tasks.sqlite3")
+        store = TaskStore(self.task_store or self.data_dir / "tasks.sqlite3")
         ensure_schema(store)
         return store
 
@@ -133,7 +152,7 @@ class CeleryRun:
         index = len(self.workers) + len(self.other)
         log = self.logs / f"{name or f'worker{index}'}.log"
         command = [*CLI, "celery-worker", "--concurrency", "1", "--logfile", str(log), *args]
-        process = self._spawn(command, self.logs / f"worker{index}.out")
+        process = self._spawn(command, self.logs / f"worker{index}.out", self.machine(index))
         self.workers.append(process)
         wait_until(lambda: log.exists() and "ready:" in log.read_text(), 60, process)
         return process
@@ -146,11 +165,32 @@ class CeleryRun:
         self.other.append(process)
         return process
 
-    def _spawn(self, command: list[str], out: Path) -> subprocess.Popen[bytes]:
+    def machine(self, index: int) -> dict[str, str]:
+        """The environment of a worker's own machine: its data directory and data store."""
+        if not self.apart:
+            return {}
+        data_dir = self.data_dir.parent / f"machine{index}"
+        store = data_dir / "store.duckdb"
+        if not store.exists():
+            data_dir.mkdir(parents=True)
+            shutil.copyfile(self.store, store)
+        return {"MARKETEXPORT_DATA_DIR": str(data_dir), "MARKETEXPORT_STORE": str(store)}
+
+    def machine_dirs(self) -> list[Path]:
+        """The data directories of the workers' machines (none on one machine)."""
+        return sorted(self.data_dir.parent.glob("machine*")) if self.apart else []
+
+    def _spawn(
+        self, command: list[str], out: Path, extra: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
         with out.open("wb") as handle:
             return subprocess.Popen(
-                command, env=self.env(), stdout=handle, stderr=handle, start_new_session=True
+                command,
+                env=self.env(**(extra or {})),
+                stdout=handle,
+                stderr=handle,
+                start_new_session=True,
             )
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:

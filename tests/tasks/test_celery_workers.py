@@ -16,7 +16,9 @@ from marketexport.request import build_request
 from marketexport.tasks.messages import deliveries, last_message
 from marketexport.tasks.model import TaskState
 from tests.tasks.celery_helpers import (
+    APART_REDIS_URL,
     DAY_NS,
+    REDIS_URL,
     T0_NS,
     CeleryRun,
     build_days,
@@ -46,12 +48,31 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def run(tmp_path: Path, big_store: Path) -> Iterator[CeleryRun]:
-    redis_client()
-    deployment = CeleryRun(tmp_path / "data", big_store, tmp_path / "logs")
+def run(request: pytest.FixtureRequest, tmp_path: Path, big_store: Path) -> Iterator[CeleryRun]:
+    """Workers on one machine; or, as parametrized, on "machines apart": data directories
+    of their own, sharing Redis, a PostgreSQL task store and the export directory."""
+    apart = getattr(request, "param", "one-machine") == "machines-apart"
+    url = APART_REDIS_URL if apart else REDIS_URL
+    redis_client(url)
+    deployment = CeleryRun(
+        tmp_path / "data",
+        big_store,
+        tmp_path / "logs",
+        task_store=request.getfixturevalue("pg_task_store") if apart else None,
+        apart=apart,
+        redis_url=url,
+    )
     yield deployment
     deployment.stop_all()
-    delete_prefix(deployment.prefix)
+    delete_prefix(deployment.prefix, url)
+
+
+# The tests that also run with the workers on machines apart.
+ON_MACHINES_APART = pytest.mark.parametrize(
+    "run",
+    ["one-machine", pytest.param("machines-apart", marks=pytest.mark.postgres)],
+    indirect=True,
+)
 
 
 def small_request(index: int) -> object:
@@ -71,6 +92,7 @@ def exports_of(run: CeleryRun) -> Path:
     return run.data_dir / "exports"
 
 
+@ON_MACHINES_APART
 def test_twenty_exports_on_two_workers_each_complete_once_and_verify(run: CeleryRun) -> None:
     run.start_worker()
     run.start_worker()
@@ -99,6 +121,9 @@ def test_twenty_exports_on_two_workers_each_complete_once_and_verify(run: Celery
         assert names == sorted(task.result["files"])
     assert len(worker_ids) >= 2  # both workers ran exports
     assert part_files(exports_of(run)) == []
+    # Apart, the machines kept no task store and no export of their own.
+    for machine in run.machine_dirs():
+        assert sorted(path.name for path in machine.iterdir()) == ["store.duckdb"]
     tasks.close()
 
     # Every log line that names one of these tasks carries that id in its task field.
@@ -109,6 +134,7 @@ def test_twenty_exports_on_two_workers_each_complete_once_and_verify(run: Celery
             assert field is not None and field[1] in named, line
 
 
+@ON_MACHINES_APART
 def test_a_worker_killed_mid_export_is_finished_by_the_other_with_one_output(
     run: CeleryRun,
 ) -> None:

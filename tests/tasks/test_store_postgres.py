@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,3 +280,45 @@ def test_processes_creating_the_tables_together_do_not_collide(pg_task_store: st
     assert [row[0] for row in tables] == [
         "schedules", "task_deliveries", "task_messages", "task_parts", "tasks",
     ]  # fmt: skip
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_serve_runs_the_http_api_and_its_runner_on_the_postgresql_store(
+    tmp_path: Path, pg_task_store: str
+) -> None:
+    from tests.api.conftest import start_service, stop_service
+    from tests.tasks.conftest import build_candles
+
+    build_candles(tmp_path / "data" / "store.duckdb", 20_000)
+    service = start_service(tmp_path / "data", {"MARKETEXPORT_TASK_STORE": pg_task_store})
+    try:
+        with service.client() as client:
+            created = client.post("/v1/tasks", json={"dataset": "ohlcv", "format": "csv"})
+            added = client.post("/v1/schedules", json={
+                "name": "daily", "cron": "@daily", "export": {"dataset": "ohlcv", "format": "csv"},
+            })  # fmt: skip
+            task_id = created.json()["id"]
+            for _ in range(300):
+                shown = client.get(f"/v1/tasks/{task_id}").json()
+                if shown["state"] in ("completed", "failed"):
+                    break
+                time.sleep(0.1)
+            stats = client.get("/v1/stats").json()
+            metrics = client.get("/metrics").text
+    finally:
+        stop_service(service)
+    store = TaskStore(pg_task_store)
+    stored = store.get(task_id)
+    store.close()
+
+    assert created.status_code == 201 and added.status_code == 201
+    assert shown["state"] == "completed" and shown["result"]["rows"] == 20_000
+    assert stored.state.value == "completed"  # the API's store is the PostgreSQL one
+    assert stats["by_state"]["completed"] == 1 and stats["rows_exported"] == 20_000
+    assert 'marketexport_tasks{state="completed"} 1.0' in metrics
+    # The data directory's SQLite file holds the API's users, and no task table.
+    users_file = sqlite3.connect(tmp_path / "data" / "tasks.sqlite3")
+    tables = users_file.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    users_file.close()
+    assert ("tasks",) not in tables and tables
