@@ -63,7 +63,7 @@ class Settings:
     # Rows per Arrow batch read from the store.
     batch_rows: int = 32_768
     # DuckDB memory limit for an export, in MiB (sorting spills to disk beyond it).
-    store_memory_mb: int = 64
+    store_memory_mb: int = 32
     # PostgreSQL store: the [postgres] section, a default "schema" and per-dataset
     # [postgres.tables.<dataset>] mappings onto a collector's tables (docs/postgres.md).
     # Default: tables named after the datasets, found through the search_path.

@@ -76,7 +76,8 @@ class _Snappy:
     def write(self, chunk: bytes) -> bytes:
         if not chunk:
             return b""
-        self._obj.compress(chunk)
+        # cramjam's streaming compressor takes bytes objects only, not views.
+        self._obj.compress(chunk if isinstance(chunk, bytes) else bytes(chunk))
         return bytes(self._obj.flush())
 
     def flush(self) -> bytes:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -222,6 +224,56 @@ def use_lean_allocator() -> None:
     pa.set_memory_pool(pool)
 
 
+_DONE = object()
+
+
+def _prefetched(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
+    """Read ``batches`` on a thread of its own, at most ``depth`` batches ahead.
+
+    For a writer that must run alone (Parquet), the store's scan then overlaps with the
+    writing instead of alternating with it: both spend their time outside the GIL. The
+    reading thread has stopped when this generator ends or is closed, so the caller may
+    close the store's reader afterwards.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stopping = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stopping.is_set():
+                    try:
+                        handoff.put(batch, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stopping.is_set():
+                    return
+            item: Any = _DONE
+        except BaseException as exc:  # handed to the consumer, raised there
+            item = exc
+        while not stopping.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    reader = threading.Thread(target=produce, name="export-scan", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopping.set()
+        reader.join()
+
+
 def _iter_encoded(
     batches: Iterator[pa.RecordBatch],
     encode: Callable[[pa.RecordBatch], Any],
@@ -237,7 +289,7 @@ def _iter_encoded(
         try:
             for batch in batches:
                 pending.append((batch, pool.submit(encode, batch)))
-                if len(pending) > threads:
+                if len(pending) >= threads:
                     done_batch, future = pending.popleft()
                     yield done_batch, future.result()
             while pending:
@@ -332,14 +384,21 @@ def run_export(
             raise TaskCancelled("export cancelled; partial output removed", path=str(target))
 
     reader = store.scan(spec, filters, request.selected_columns, batch_rows)
+    stages: list[Iterator[Any]] = []
     with FileSink(target) as sink:
         try:
             check_cancel()
             emit(writer.header())
             conformed = (conform(batch, schema) for batch in reader)
             encode = writer.encode
-            pool_threads = threads if fmt.parallel else 1
-            for batch, encoded in _iter_encoded(conformed, encode, pool_threads):
+            if fmt.parallel:
+                encoded_batches = _iter_encoded(conformed, encode, threads)
+            else:
+                source = _prefetched(conformed) if threads > 1 else conformed
+                encoded_batches = _iter_encoded(source, encode, 1)
+                stages.append(source)
+            stages.insert(0, encoded_batches)
+            for batch, encoded in encoded_batches:
                 check_cancel()
                 emit(writer.write(encoded))
                 if batch.num_rows:
@@ -386,6 +445,10 @@ def run_export(
         except OSError as exc:
             raise SinkError(f"writing {target} failed: {exc}", path=str(target)) from exc
         finally:
+            for stage in stages:  # outermost first: the scan thread stops before the reader
+                close = getattr(stage, "close", None)
+                if close is not None:
+                    close()
             reader.close()
 
     manifest.signed_by = signer.fingerprint if signer else None
