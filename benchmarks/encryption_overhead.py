@@ -28,6 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from export_speed import build_store  # noqa: E402 - the lead's store builder, shared
 
+from marketexport.config import Settings
+
+# The product's own defaults (batch size, DuckDB memory limit): measure what users run.
+DEFAULTS = Settings()
+
 VARIANTS = ["none", "aes256", "aes256-passphrase", "rsa2048", "fernet", "age"]
 PASSPHRASE_VAR = "BENCH_EXPORT_PASSPHRASE"
 
@@ -55,13 +60,20 @@ def child(store: Path, out: Path, keys: Path, variant: str) -> dict[str, object]
     from marketexport.store.duckdb import DuckDBStore
 
     ring = KeyRing(KeyDirectory(keys), {PASSPHRASE_VAR: "benchmark passphrase"})
-    opened = DuckDBStore(store, read_only=True, threads=os.cpu_count(), memory_limit_mb=64)
+    opened = DuckDBStore(
+        store, read_only=True, threads=os.cpu_count(), memory_limit_mb=DEFAULTS.store_memory_mb
+    )
     request = build_request(
         dataset="ohlcv", format="csv", compression="zstd", encryption=_spec(variant, keys)
     )
     started = time.perf_counter()
     result = run_export(
-        request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=32_768, keys=ring
+        request,
+        opened,
+        output_dir=out,
+        threads=os.cpu_count() or 1,
+        batch_rows=DEFAULTS.batch_rows,
+        keys=ring,
     )
     elapsed = time.perf_counter() - started
     opened.close()

@@ -30,6 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from marketexport.config import Settings
+
+# The product's own defaults (batch size, DuckDB memory limit): measure what users run.
+DEFAULTS = Settings()
+
 REPO = Path(__file__).resolve().parent.parent
 CASES = [
     ("csv", "none"),
@@ -126,11 +131,13 @@ def case_marketexport(
     from marketexport.request import build_request
     from marketexport.store.duckdb import DuckDBStore
 
-    opened = DuckDBStore(store, read_only=True, threads=os.cpu_count(), memory_limit_mb=64)
+    opened = DuckDBStore(
+        store, read_only=True, threads=os.cpu_count(), memory_limit_mb=DEFAULTS.store_memory_mb
+    )
     request = build_request(dataset=dataset, format=fmt, compression=codec)
     started = time.perf_counter()
     result = run_export(
-        request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=32_768
+        request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=DEFAULTS.batch_rows
     )
     elapsed = time.perf_counter() - started
     opened.close()

@@ -32,6 +32,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from marketexport.config import Settings
+
+# The product's own defaults (batch size, DuckDB memory limit): measure what users run.
+DEFAULTS = Settings()
+
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = [
     "exchange", "symbol", "timeframe", "price_type", "time", "open", "high", "low", "close",
@@ -101,11 +106,13 @@ def case_marketexport(store: Path, out: Path, fmt: str, limit: int) -> dict[str,
     from marketexport.request import build_request
     from marketexport.store.duckdb import DuckDBStore
 
-    opened = DuckDBStore(store, read_only=True, threads=os.cpu_count(), memory_limit_mb=64)
+    opened = DuckDBStore(
+        store, read_only=True, threads=os.cpu_count(), memory_limit_mb=DEFAULTS.store_memory_mb
+    )
     request = build_request(dataset="ohlcv", format=fmt)
     started = time.perf_counter()
     result = run_export(
-        request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=32_768
+        request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=DEFAULTS.batch_rows
     )
     elapsed = time.perf_counter() - started
     opened.close()
