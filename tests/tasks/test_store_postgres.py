@@ -44,9 +44,10 @@ def test_placeholders_become_psycopg_ones_outside_literals() -> None:
     sql = "UPDATE t SET a = :now, b = ?, c = 'x:y?%' WHERE d LIKE ? AND e = :id"
 
     assert translate(sql) == (
-        "UPDATE t SET a = %(now)s, b = %s, c = 'x:y?%' WHERE d LIKE %s AND e = %(id)s"
+        "UPDATE t SET a = %(now)s, b = %s, c = 'x:y?%%' WHERE d LIKE %s AND e = %(id)s"
     )
     assert translate("SELECT 100 % 7") == "SELECT 100 %% 7"
+    assert translate("SELECT 'it''s :x'") == "SELECT 'it''s :x'"
 
 
 def test_column_types_become_postgresql_ones() -> None:
@@ -202,6 +203,14 @@ def pg_store(pg_task_store: str) -> Iterator[TaskStore]:
     store = TaskStore(pg_task_store)
     yield store
     store.close()
+
+
+@pytest.mark.postgres
+def test_literals_keep_percent_signs_question_marks_and_colons(pg_store: TaskStore) -> None:
+    text = pg_store.read("SELECT '100% ?:x' || ?", ("!",))[0][0]
+    named = pg_store.read("SELECT 'a:b' || :tail", {"tail": "%"})[0][0]
+
+    assert (text, named) == ("100% ?:x!", "a:b%")
 
 
 @pytest.mark.postgres

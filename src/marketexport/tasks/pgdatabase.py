@@ -7,7 +7,8 @@ uses, is built for columnar batches.
 
 The SQL is the task store's own, written for SQLite; this module translates it:
 
-- placeholders: ``?`` becomes ``%s`` and ``:name`` becomes ``%(name)s`` (``%`` is escaped);
+- placeholders: ``?`` becomes ``%s`` and ``:name`` becomes ``%(name)s`` outside string
+  literals (``%`` is escaped everywhere);
 - column types in ``CREATE TABLE``: ``INTEGER`` is ``BIGINT`` (SQLite's integers have 64
   bits), ``REAL`` is ``DOUBLE PRECISION`` (epoch seconds come back as the same floats),
   ``TEXT`` sorts and compares byte by byte (``COLLATE "C"``, as SQLite does), and the
@@ -69,8 +70,8 @@ def translate(sql: str) -> str:
 
     def swap(match: re.Match[str]) -> str:
         text = match.group(0)
-        if text.startswith("'"):
-            return text
+        if text.startswith("'"):  # a literal keeps its '?' and ':', but psycopg reads '%'
+            return text.replace("%", "%%")
         if text == "?":
             return "%s"
         if text == "%":
