@@ -86,7 +86,13 @@ def _register_all() -> None:
             register(cli)
 
 
-_register_all()
+try:
+    _register_all()
+except KeyboardInterrupt:
+    # Ctrl-C while the commands load (about a second on a busy machine): the same one line
+    # and exit code as later, not a traceback from the middle of an import.
+    sys.stderr.write("\nInterrupted.\n")
+    raise SystemExit(130) from None
 
 
 def fail(exc: ExportError) -> int:
@@ -108,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         result = cli.main(args=argv, prog_name="marketexport", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:
+        # click has already ended the terminal's "^C" line; Ctrl-C (and SIGTERM/SIGHUP) says
+        # the same word wherever it lands, a declined prompt says "Aborted."
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        click.echo("Interrupted." if interrupted else "Aborted.", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except ExportError as exc:
         return fail(exc)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        click.echo("\nInterrupted.", err=True)
         return 130
     except Exception as exc:  # a bug: one line for the user, the traceback in the log
         logger.debug("unexpected error", exc_info=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,32 @@ def _wrap(exc: Exception, path: Path) -> StoreError:
     )
 
 
+# The text of the RuntimeError that DuckDB raises in place of the KeyboardInterrupt when
+# SIGINT (or the CLI's SIGTERM/SIGHUP handler) interrupts a running query: DuckDB's Python
+# client consumes the KeyboardInterrupt to stop the query, and hands back this instead.
+_INTERRUPTED = "Query interrupted"
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.InterruptException) or (
+        type(exc) is RuntimeError and str(exc) == _INTERRUPTED
+    )
+
+
+@contextmanager
+def _engine(path: Path) -> Iterator[None]:
+    """DuckDB's errors as StoreErrors, and an interrupted query as the KeyboardInterrupt it
+    was, so that Ctrl-C always takes the CLI's one clean path (exit 130, output removed)."""
+    try:
+        yield
+    except (duckdb.Error, RuntimeError) as exc:
+        if _is_interrupt(exc):
+            raise KeyboardInterrupt from exc
+        if isinstance(exc, duckdb.Error):
+            raise _wrap(exc, path) from exc
+        raise
+
+
 class DuckDBStore:
     """A DuckDB database file holding one table per dataset."""
 
@@ -85,7 +112,7 @@ class DuckDBStore:
             config["threads"] = int(threads)
         if memory_limit_mb:
             config["memory_limit"] = f"{int(memory_limit_mb)}MB"
-        try:
+        with _engine(self.path):
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             elif not self.path.exists():
@@ -98,8 +125,6 @@ class DuckDBStore:
             if not read_only:
                 for spec in DATASETS.values():
                     self._con.execute(table_ddl(spec)).fetchall()
-        except duckdb.Error as exc:
-            raise _wrap(exc, self.path) from exc
 
     def __repr__(self) -> str:
         return f"DuckDBStore({str(self.path)!r}, read_only={self.read_only})"
@@ -123,22 +148,18 @@ class DuckDBStore:
             f"coalesce(bool_or({remainders.format(m=1_000_000)}), false)"
         )
         query, params = self._select(spec, filters, what, ordered=False)
-        try:
+        with _engine(self.path):
             rows, first, last, needs_ns, needs_us = (
                 self._con.cursor().execute(query, params).fetchall()[0]
             )
-        except duckdb.Error as exc:
-            raise _wrap(exc, self.path) from exc
         unit = "ns" if needs_ns else "us" if needs_us else "ms"
         return ScanStats(int(rows), first, last, unit)
 
     def distinct_values(self, spec: Dataset, column: str, filters: list[Filter]) -> list[str]:
         name = quote_ident(spec.column(column).name)
         query, params = self._select(spec, filters, f"DISTINCT {name}", ordered=False)
-        try:
+        with _engine(self.path):
             rows = self._con.cursor().execute(query + f" ORDER BY {name}", params).fetchall()
-        except duckdb.Error as exc:
-            raise _wrap(exc, self.path) from exc
         return [str(row[0]) for row in rows]
 
     def scan(
@@ -149,11 +170,9 @@ class DuckDBStore:
 
         def open_window(window: Window) -> _GuardedReader:
             query, params = self._select(spec, [*filters, *window.filters(spec)], what, True)
-            try:
+            with _engine(self.path):
                 cursor = self._con.cursor()
                 reader = cursor.sql(query, params=params).to_arrow_reader(batch_rows)
-            except duckdb.Error as exc:
-                raise _wrap(exc, self.path) from exc
             return _GuardedReader(reader, cursor, self.path)
 
         return WindowedReader(schema, self._windows(spec, filters), open_window)
@@ -166,17 +185,16 @@ class DuckDBStore:
         )
         cursor = self._con.cursor()
         try:
-            rows, first, last = cursor.execute(query, params).fetchall()[0]
-            if not rows:
-                return []
-            if rows <= WINDOW_ROWS:
-                return [Window(first, last + 1)]
-            width = bucket_width(first, last)
-            bucket = f"({time_sql} - {int(first)}) // {width}"
-            query, params = self._select(spec, filters, f"{bucket} AS b, count(*)", False)
-            counts = cursor.execute(query + " GROUP BY b", params).fetchall()
-        except duckdb.Error as exc:
-            raise _wrap(exc, self.path) from exc
+            with _engine(self.path):
+                rows, first, last = cursor.execute(query, params).fetchall()[0]
+                if not rows:
+                    return []
+                if rows <= WINDOW_ROWS:
+                    return [Window(first, last + 1)]
+                width = bucket_width(first, last)
+                bucket = f"({time_sql} - {int(first)}) // {width}"
+                query, params = self._select(spec, filters, f"{bucket} AS b, count(*)", False)
+                counts = cursor.execute(query + " GROUP BY b", params).fetchall()
         finally:
             cursor.close()
         return plan_windows(first, width, [(int(b), int(n)) for b, n in counts])
@@ -212,6 +230,8 @@ class DuckDBStore:
                 cursor.execute("ROLLBACK").fetchall()
             except duckdb.Error:
                 logger.debug("rollback after a failed insert also failed", exc_info=True)
+            if _is_interrupt(exc):
+                raise KeyboardInterrupt from exc
             if isinstance(exc, duckdb.Error):
                 raise _wrap(exc, self.path) from exc
             raise
@@ -219,11 +239,12 @@ class DuckDBStore:
 
     def count(self, spec: Dataset) -> int:
         """Rows in a dataset's table."""
-        return int(
-            self._con.cursor()
-            .execute(f"SELECT count(*) FROM {quote_ident(spec.name)}")
-            .fetchall()[0][0]
-        )
+        with _engine(self.path):
+            return int(
+                self._con.cursor()
+                .execute(f"SELECT count(*) FROM {quote_ident(spec.name)}")
+                .fetchall()[0][0]
+            )
 
     def close(self) -> None:
         self._con.close()
@@ -243,10 +264,9 @@ class _GuardedReader:
 
     def __next__(self) -> pa.RecordBatch:
         try:
-            return self._reader.read_next_batch()
-        except StopIteration:
-            raise
-        except (duckdb.Error, pa.ArrowException) as exc:
+            with _engine(self._path):
+                return self._reader.read_next_batch()
+        except pa.ArrowException as exc:
             raise _wrap(exc, self._path) from exc
 
     def close(self) -> None:
