@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import NotFoundError
+from ..export.encryption import KeyRing, check_key_names
 from ..tasks.schedules import Schedule, ScheduleStore
 from .app import ServiceState, current_user, service
 from .auth import User
@@ -58,6 +59,7 @@ def _with_next_runs(schedule: Schedule, count: int = 5) -> dict[str, Any]:
 def create_schedule(body: ScheduleBody, user: UserDep, state: ServiceDep) -> dict[str, Any]:
     """Store a schedule; each due instant will create exactly one export task."""
     request = body.export.to_request()
+    check_key_names(request.encryption, request.sign_key, KeyRing.from_settings(state.settings))
     schedule = _schedules(state).add(
         body.name,
         cron=body.cron,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
 from ..errors import NotFoundError
+from ..export.encryption import KeyRing, check_key_names
 from ..tasks.executor import dispatch
 from ..tasks.model import Task, TaskState, check_state
 from ..tasks.stats import task_stats
@@ -53,6 +54,7 @@ def _export_file(state: ServiceState, task: Task) -> Path:
 def create_task(body: ExportBody, user: UserDep, state: ServiceDep) -> dict[str, Any]:
     """Queue an export; the request is validated exactly as the CLI validates it."""
     request = body.to_request()
+    check_key_names(request.encryption, request.sign_key, KeyRing.from_settings(state.settings))
     task = state.tasks.submit(request, owner=user.name, priority=body.priority)
     return dispatch(state.settings, state.tasks, task).to_dict()
 

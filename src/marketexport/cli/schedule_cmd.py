@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import RequestError
+from ..export.encryption import KeyRing, check_key_names
 from ..tasks.cron import CronSchedule, check_zone, parse_cron
 from ..tasks.model import DEFAULT_OWNER
 from ..tasks.scheduler import Scheduler, window_bounds
@@ -155,6 +156,7 @@ def add_command(
 ) -> None:
     """Add schedule NAME; the export arguments follow '--' (the same as for export)."""
     request = template_request(name, export_args)
+    check_key_names(request.encryption, request.sign_key, KeyRing.from_settings(app.settings))
     grace_s = parse_duration(grace, "grace period")
     with open_schedules(app) as schedules:
         schedule = schedules.add(

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..errors import RequestError
+from ..export.encryption import KeyRing, check_key_names
 from ..export.pipeline import Progress
 from ..tasks.executor import dispatch
 from ..tasks.model import DEFAULT_OWNER, Task, TaskState, check_state, iso_time
@@ -118,6 +119,7 @@ def submit_command(
 ) -> None:
     """Queue an export of DATASET (same arguments as export) and print the task id."""
     request = request_from_options(options)
+    check_key_names(request.encryption, request.sign_key, KeyRing.from_settings(app.settings))
     body = split_body(app.settings, request, options)
     attempts = max_attempts or app.settings.task_max_attempts
     store = open_tasks(app)

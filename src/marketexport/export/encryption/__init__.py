@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ConfigError, EncryptionError, ExportError
+from ...errors import ConfigError, EncryptionError, ExportError, RequestError
 from .aes256 import AES256
 from .age import AGE, AgeDecryptor, identities_for
 from .base import ByteStage, DecryptionKeys, EncryptionSpec, Encryptor, Scheme
 from .container import MAGIC, parse_preamble
 from .fernet import FERNET
-from .keys import KeyDirectory, KeyRing, Secret
+from .keys import KINDS, KeyDirectory, KeyRing, Secret
 from .rsa2048 import RSA2048
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Scheme",
     "Secret",
     "check_encryption",
+    "check_key_names",
     "get_scheme",
     "open_encryptor",
     "sniff_scheme",
@@ -60,6 +61,45 @@ def check_encryption(spec: EncryptionSpec) -> EncryptionSpec:
     """Validate a spec without touching any secret (used by build_request)."""
     get_scheme(spec.scheme).check(spec)
     return spec
+
+
+# The kind of key directory key that each scheme's --key names (rsa2048 takes recipients).
+_KEY_KIND = {"aes256": "aes256", "fernet": "fernet", "age": "age"}
+
+
+def check_key_names(encryption: EncryptionSpec | None, sign_key: str | None, keys: KeyRing) -> None:
+    """Refuse key names that the key directory does not hold as keys of the needed kind.
+
+    For requests that run later (tasks, schedules): they are refused when submitted rather
+    than failing at every run. Only names are read and shown, never a key's content.
+    """
+    wanted: list[tuple[str, str, str]] = []
+    if encryption is not None and encryption.key and encryption.scheme in _KEY_KIND:
+        wanted.append((encryption.key, _KEY_KIND[encryption.scheme], "encryption key"))
+    if sign_key:
+        wanted.append((sign_key, "signing", "signing key"))
+    elif keys.signing_key:
+        wanted.append((keys.signing_key, "signing", "default signing key (setting signing_key)"))
+
+    for name, kind, role in wanted:
+        if keys.directory.private_path(name, kind).exists():
+            continue
+        present = keys.directory.names(kind)
+        listed = ", ".join(present) if present else "none"
+        found = next(
+            (other for other in KINDS if keys.directory.private_path(name, other).exists()),
+            None,
+        )
+        problem = (
+            f"{role} {name!r} is of kind {found}, not {kind}"
+            if found
+            else f"unknown {role} {name!r}: the key directory has no such key"
+        )
+        raise RequestError(
+            f"{problem} ({kind} keys in the key directory: {listed}; create one with 'marketexport keys "
+            f"generate {kind} NAME')",
+            key=name,
+        )
 
 
 def open_encryptor(spec: EncryptionSpec, keys: KeyRing, content: dict[str, Any]) -> Encryptor:

@@ -236,6 +236,18 @@ class KeyDirectory:
         kind = kind or self.kind_of(name)
         return read_private(self.private_path(name, kind))
 
+    def names(self, kind: str) -> list[str]:
+        """The names of the directory's keys of ``kind``, sorted; no file is read."""
+        if not self.path.is_dir():
+            return []
+        suffix = _PRIVATE_SUFFIX[kind]
+        found = []
+        for entry in self.path.iterdir():
+            name = entry.name[: -len(suffix)]
+            if entry.name.endswith(suffix) and _NAME.match(name) and "." not in name:
+                found.append(name)
+        return sorted(found)
+
     def list(self) -> list[KeyInfo]:
         """Every key in the directory (no secret is read beyond what a fingerprint needs)."""
         from .keygen import describe_key
