@@ -33,7 +33,7 @@ from ..errors import (
     TaskCancelled,
 )
 from ..request import ExportRequest, Filter
-from ..store import Store
+from ..store import ScanStats, Store
 from ..timeparse import ns_to_iso
 from .compression import check_codec
 from .encryption import KeyRing, get_scheme, open_encryptor
@@ -300,6 +300,40 @@ def _iter_encoded(
                 future.cancel()
 
 
+def _open_scan(
+    store: Store,
+    writer: Any,
+    request: ExportRequest,
+    filters: list[Filter],
+    schema: pa.Schema,
+    batch_rows: int,
+) -> tuple[Any, Iterator[pa.RecordBatch], Callable[[pa.RecordBatch], Any], bool]:
+    """The store's reader, the batches to encode, the writer's encoder, and whether the
+    batches are finished text lines.
+
+    A writer that takes finished lines (``line_layout``) gets them from a store that
+    renders them itself (``scan_lines``), when it can; otherwise the store's batches are
+    conformed to the export schema and the writer renders them.
+    """
+    spec, columns = request.spec, request.selected_columns
+    layout = getattr(writer, "line_layout", None)
+    scan_lines = getattr(store, "scan_lines", None)
+    wanted = layout() if layout is not None and scan_lines is not None else None
+    if wanted is not None:
+        lines = scan_lines(spec, filters, columns, wanted, batch_rows)
+        if lines is not None:
+            return lines, iter(lines), writer.encode_lines, True
+    reader = store.scan(spec, filters, columns, batch_rows)
+    return reader, (conform(batch, schema) for batch in reader), writer.encode, False
+
+
+def _stats_times(stats: ScanStats, kind: pa.DataType) -> tuple[str | None, str | None]:
+    """The first and last time as rendered from the batches (the stats hold the same)."""
+    bounds = pa.array([stats.first_ns, stats.last_ns], pa.timestamp("ns", tz="UTC"))
+    first, last = render_time(pc.cast(bounds, kind)).to_pylist()
+    return first, last
+
+
 def run_export(
     request: ExportRequest,
     store: Store,
@@ -383,15 +417,17 @@ def run_export(
         if cancel is not None and cancel.is_cancelled():
             raise TaskCancelled("export cancelled; partial output removed", path=str(target))
 
-    reader = store.scan(spec, filters, request.selected_columns, batch_rows)
+    reader, conformed, encode, as_lines = _open_scan(
+        store, writer, request, filters, schema, batch_rows
+    )
     stages: list[Iterator[Any]] = []
     with FileSink(target) as sink:
         try:
             check_cancel()
             emit(writer.header())
-            conformed = (conform(batch, schema) for batch in reader)
-            encode = writer.encode
-            if fmt.parallel:
+            if as_lines:  # finished text: nothing to spread over threads
+                encoded_batches = _iter_encoded(conformed, encode, 1)
+            elif fmt.parallel:
                 encoded_batches = _iter_encoded(conformed, encode, threads)
             else:
                 source = _prefetched(conformed) if threads > 1 else conformed
@@ -403,13 +439,15 @@ def run_export(
                 emit(writer.write(encoded))
                 if batch.num_rows:
                     rows_done += batch.num_rows
-                    if time_index is not None:
+                    if time_index is not None and not as_lines:
                         times = batch.column(time_index)
                         if first_time is None:
                             first_time = render_time(times.slice(0, 1))[0].as_py()
                         last_time = render_time(times.slice(len(times) - 1, 1))[0].as_py()
                 report()
             check_cancel()
+            if as_lines and rows_done and time_index is not None:
+                first_time, last_time = _stats_times(stats, schema.field(time_index).type)
             emit(writer.footer())
             if compressor is not None:
                 tail = compressor.flush()

@@ -309,6 +309,11 @@ def scan_sql(table: BoundTable, columns: list[str], where: str) -> str:
         outputs.append(f"{quoted}::text AS {quoted}" if column.kind == "decimal" else quoted)
         if column.kind == "time":
             outputs.append(quote_ident(nanos_name(name)))
+    return f"SELECT {', '.join(outputs)} FROM {table.relation()} {where} {order_sql(table)}"
+
+
+def order_sql(table: BoundTable) -> str:
+    """``ORDER BY`` the export order: time, its nanos, then the key, text in byte order."""
     order = []
     for name in table.spec.order_by:
         column = table.spec.column(name)
@@ -319,9 +324,7 @@ def scan_sql(table: BoundTable, columns: list[str], where: str) -> str:
             order.append(f'{quote_ident(name)} COLLATE "C"')
         else:
             order.append(quote_ident(name))
-    return (
-        f"SELECT {', '.join(outputs)} FROM {table.relation()} {where} ORDER BY {', '.join(order)}"
-    )
+    return f"ORDER BY {', '.join(order)}"
 
 
 def unique_key_ok(table: BoundTable, indexes: list[tuple[Any, ...]]) -> bool:

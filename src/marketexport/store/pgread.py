@@ -43,15 +43,25 @@ def _decimals(column: pa.Array, name: str, where: str) -> pa.Array:
         try:
             pc.cast(pa.array([value], pa.string()), DECIMAL_TYPE)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise StoreError(
-                f"value {value!r} of column {name!r} in {where} does not fit "
-                f"decimal(38, {DECIMAL_TYPE.scale}) (at most "
-                f"{DECIMAL_TYPE.precision - DECIMAL_TYPE.scale} integer and "
-                f"{DECIMAL_TYPE.scale} fraction digits, no NaN or infinity); export aborted",
-                column=name,
-                value=value,
-            ) from None
+            raise misfit_error(name, value, where) from None
     raise StoreError(f"column {name!r} in {where} could not be read as decimals")
+
+
+def misfit_error(name: str, value: str, where: str, kind: str = "decimal") -> StoreError:
+    """The error for a stored value the store schema cannot hold (the export stops)."""
+    if kind == "time":
+        limit = "the time range 1677-09-21 to 2262-04-11 (nanoseconds in 64 bits)"
+    else:
+        limit = (
+            f"decimal(38, {DECIMAL_TYPE.scale}) (at most "
+            f"{DECIMAL_TYPE.precision - DECIMAL_TYPE.scale} integer and "
+            f"{DECIMAL_TYPE.scale} fraction digits, no NaN or infinity)"
+        )
+    return StoreError(
+        f"value {value!r} of column {name!r} in {where} does not fit {limit}; export aborted",
+        column=name,
+        value=value,
+    )
 
 
 def _times(micros: pa.Array, nanos: pa.Array) -> pa.Array:
@@ -130,13 +140,15 @@ def to_write_batch(
 
 
 class ScanReader:
-    """Store-schema batches of at most ``batch_rows`` rows from a driver's batch reader.
+    """Batches of at most ``batch_rows`` rows from a driver's batch reader.
 
     One thread reads the next batches and another converts them while the caller formats
     the current one (the driver releases the GIL while it waits for the server), at most
-    PREFETCH ahead, so memory stays flat. ``wrap`` turns a driver error into a StoreError;
-    ``cancel`` stops the server's query when the scan is closed early; ``on_close`` runs
-    once, told whether the scan ended cleanly, and releases the connection.
+    PREFETCH ahead, so memory stays flat. ``convert`` turns a driver batch into what the
+    caller gets, described by ``schema`` (default: the store schema of ``columns``).
+    ``wrap`` turns a driver error into a StoreError; ``cancel`` stops the server's query
+    when the scan is closed early; ``on_close`` runs once, told whether the scan ended
+    cleanly, and releases the connection.
     """
 
     def __init__(
@@ -150,10 +162,12 @@ class ScanReader:
         wrap: Callable[[BaseException], StoreError],
         cancel: Callable[[], None],
         on_close: Callable[[bool], None],
+        convert: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+        schema: pa.Schema | None = None,
     ) -> None:
-        self.schema = pa.schema([spec.store_schema.field(name) for name in columns])
+        self.schema = schema or pa.schema([spec.store_schema.field(name) for name in columns])
         self._source = source
-        self._convert = partial(to_store_batch, spec=spec, columns=columns, where=where)
+        self._convert = convert or partial(to_store_batch, spec=spec, columns=columns, where=where)
         self._batch_rows = max(1, batch_rows)
         self._wrap = wrap
         self._cancel = cancel

@@ -32,6 +32,11 @@ class FormatWriter(Protocol):
 
     ``encode`` may run in worker threads at once when the spec says ``parallel``; ``write``
     receives what ``encode`` returned, in batch order, on one thread.
+
+    A writer whose rows are lines of text may also offer ``line_layout() -> str | None``
+    (the layout's name, e.g. ``csv``) and ``encode_lines(batch)``: a store that renders
+    that layout itself (``scan_lines``) then hands over batches of one string column of
+    finished lines, and ``encode_lines`` takes the place of ``encode``.
     """
 
     def header(self) -> bytes: ...

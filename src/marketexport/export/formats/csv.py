@@ -49,6 +49,15 @@ class CsvWriter:
         lines = pc.binary_join_element_wise(*fields, ",")
         return joined_bytes(lines), guarded
 
+    def line_layout(self) -> str | None:
+        """``csv``: a store may hand over finished lines in this layout instead of batches
+        (not while cells are guarded for spreadsheets, which the writer does itself)."""
+        return None if self._guard else "csv"
+
+    def encode_lines(self, batch: pa.RecordBatch) -> tuple[bytes | memoryview, int]:
+        """A batch of finished lines (one string column, each line with its ``\\n``)."""
+        return joined_bytes(batch.column(0)), 0
+
     def write(self, encoded: tuple[bytes, int]) -> bytes:
         data, guarded = encoded
         self._guarded_cells += guarded

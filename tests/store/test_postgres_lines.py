@@ -1,0 +1,192 @@
+"""CSV rendered by the PostgreSQL server (store/pgrender.py): the same bytes as DuckDB's.
+
+The server writes each row as a finished CSV line; these tests pin that the lines are the
+embedded store's export byte for byte, that values the embedded store could not hold still
+stop the export with their name, and when the batch scan is used instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from marketexport.datasets import DATASETS, OHLCV, ORDERBOOK, TICKER, Dataset
+from marketexport.errors import StoreError
+from marketexport.export.pipeline import ExportResult, run_export
+from marketexport.request import build_request
+from marketexport.store.duckdb import DuckDBStore
+from marketexport.store.pgrender import find_decimal_misfit
+from tests.store.conftest import run_sql
+from tests.store.samples import sample_table
+
+pytestmark = pytest.mark.postgres
+
+
+def lines_only(store: Any) -> Any:
+    """The store, with its batch scan refused: a CSV export must take the lines."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the batch scan ran where the server should render lines")
+
+    store.scan = refuse
+    return store
+
+
+def export_both(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path, **request: Any
+) -> tuple[ExportResult, ExportResult]:
+    built = build_request(format="csv", **request)
+    from_pg = run_export(built, pg_store, output_dir=tmp_path / "pg", batch_rows=7)
+    from_duck = run_export(built, duck, output_dir=tmp_path / "duck", batch_rows=7)
+    return from_pg, from_duck
+
+
+def assert_same(from_pg: ExportResult, from_duck: ExportResult) -> None:
+    assert from_pg.path.name == from_duck.path.name
+    assert from_pg.path.read_bytes() == from_duck.path.read_bytes()
+    for field in ("rows", "time_unit", "first_time", "last_time", "payload_sha256"):
+        assert getattr(from_pg.manifest, field) == getattr(from_duck.manifest, field), field
+
+
+def fill(pg_store: Any, duck: DuckDBStore, spec: Dataset, table: pa.Table) -> None:
+    pg_store.insert([(spec, table.to_batches())])
+    duck.insert([(spec, table.to_batches())])
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "ms", "s"])
+def test_every_dataset_renders_like_duckdb_in_every_unit(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path, unit: str
+) -> None:
+    for spec in DATASETS.values():
+        fill(pg_store, duck, spec, sample_table(spec, 30, unit))
+    lines_only(pg_store)
+
+    for spec in DATASETS.values():
+        from_pg, from_duck = export_both(pg_store, duck, tmp_path / spec.name, dataset=spec.name)
+
+        assert from_pg.manifest.rows > 0
+        assert_same(from_pg, from_duck)
+
+
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        {"exchanges": ["coinbase"]},
+        {"symbols": ["btc/usdt", "B-TC/USD"], "start": "2023-11-14T22:15:20.123456789Z"},
+        {"end": "2023-11-14T22:18:20.123Z", "columns": ["close", "symbol", "time"]},
+        {"where": ["volume>0.00001234"], "columns": ["volume"]},
+    ],
+    ids=["exchange", "symbols-start", "end-columns", "where-decimal"],
+)
+def test_filters_and_columns_render_like_duckdb(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path, request_args: dict[str, Any]
+) -> None:
+    fill(pg_store, duck, OHLCV, sample_table(OHLCV, 40, "ns"))
+    lines_only(pg_store)
+
+    from_pg, from_duck = export_both(pg_store, duck, tmp_path, dataset="ohlcv", **request_args)
+
+    assert 0 < from_pg.manifest.rows < 40
+    assert_same(from_pg, from_duck)
+
+
+def test_empty_selection_renders_like_duckdb(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path
+) -> None:
+    fill(pg_store, duck, OHLCV, sample_table(OHLCV, 10))
+    lines_only(pg_store)
+
+    from_pg, from_duck = export_both(
+        pg_store, duck, tmp_path, dataset="ohlcv", where=["close<-99999999"]
+    )
+
+    assert from_pg.manifest.rows == 0 and from_pg.manifest.first_time is None
+    assert_same(from_pg, from_duck)
+
+
+def test_times_before_1970_render_like_duckdb(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path
+) -> None:
+    table = sample_table(OHLCV, 20, "ns")
+    times = pa.array(
+        [-86_400_000_000_001 + i * 999 for i in range(table.num_rows)], pa.timestamp("ns")
+    )
+    fill(pg_store, duck, OHLCV, table.set_column(table.column_names.index("time"), "time", times))
+    lines_only(pg_store)
+
+    from_pg, from_duck = export_both(pg_store, duck, tmp_path, dataset="ohlcv")
+
+    assert from_pg.manifest.first_time == "1969-12-30T23:59:59.999999999Z"
+    assert_same(from_pg, from_duck)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["12345678901234567", "0.00000000000000000000001", "-99999999999999999.5", "NaN", "-Infinity"],
+)
+def test_decimal_the_embedded_store_cannot_hold_stops_the_export(
+    pg_store: Any, pg_url: str, pg_schema: str, tmp_path: Path, value: str
+) -> None:
+    pg_store.insert([(OHLCV, sample_table(OHLCV, 30).to_batches())])
+    run_sql(
+        pg_url,
+        f"UPDATE \"{pg_schema}\".ohlcv SET quote_volume = '{value}' "
+        f'WHERE time = (SELECT max(time) FROM "{pg_schema}".ohlcv)',
+    )
+    lines_only(pg_store)
+
+    with pytest.raises(StoreError) as raised:
+        run_export(build_request(dataset="ohlcv", format="csv"), pg_store, output_dir=tmp_path)
+
+    assert f"value '{value}' of column 'quote_volume'" in str(raised.value)
+    assert "decimal(38, 22)" in str(raised.value) and not raised.value.retryable
+    assert list(tmp_path.iterdir()) == []
+    assert pg_store.stats(OHLCV, []).rows > 0  # the connection came back usable
+
+
+@pytest.mark.parametrize("spec", [TICKER, ORDERBOOK], ids=lambda spec: spec.name)
+def test_time_the_embedded_store_cannot_hold_stops_the_export(
+    pg_store: Any, pg_url: str, pg_schema: str, tmp_path: Path, spec: Dataset
+) -> None:
+    pg_store.insert([(spec, sample_table(spec, 10).to_batches())])
+    run_sql(pg_url, f"UPDATE \"{pg_schema}\".{spec.name} SET receive_time = '2300-01-01 00:00Z'")
+    lines_only(pg_store)
+
+    with pytest.raises(StoreError) as raised:
+        run_export(build_request(dataset=spec.name, format="csv"), pg_store, output_dir=tmp_path)
+
+    message = str(raised.value)
+    assert "2300-01-01 00:00:00+00" in message and "'receive_time'" in message
+    assert "1677-09-21 to 2262-04-11" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_guarded_cells_and_stale_stats_take_the_batch_scan(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path
+) -> None:
+    fill(pg_store, duck, OHLCV, sample_table(OHLCV, 20))
+    guarded = {"options": {"csv_safe_for_spreadsheets": True}}
+
+    no_stats = pg_store.scan_lines(OHLCV, [], OHLCV.column_names, "csv", 10)
+    pg_store.stats(OHLCV, [])
+    other_layout = pg_store.scan_lines(OHLCV, [], OHLCV.column_names, "tsv", 10)
+    from_pg, from_duck = export_both(pg_store, duck, tmp_path, dataset="ohlcv", **guarded)
+
+    assert no_stats is None and other_layout is None
+    assert from_pg.manifest.notes == from_duck.manifest.notes
+    assert_same(from_pg, from_duck)
+
+
+def test_decimal_misfits_are_found_in_quoted_lines() -> None:
+    names = ["symbol", "price", "note"]
+    fine = pa.array(['"a,b",0.5,12345678901234567890\n', "x,-9999999999999999.5,\n"])
+    tiny = pa.array(['"a\nb",0.00000000000000000000001,y\n'])
+    nan = pa.array(["NaN,1,\n", "Infinity/USD,NaN,z\n"]).slice(1)
+
+    assert find_decimal_misfit(fine, names, ["price"]) is None
+    assert find_decimal_misfit(tiny, names, ["price"]) == ("price", "0.00000000000000000000001")
+    assert find_decimal_misfit(nan, names, ["price"]) == ("price", "NaN")
+    assert find_decimal_misfit(fine, names, []) is None
