@@ -18,6 +18,7 @@ use the contract's tick and step sizes). A kline file that shows none of these n
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,9 +27,10 @@ import pyarrow.compute as pc
 from ..datasets import OHLCV, TRADES
 from ..errors import SourceError
 from . import Hints, Parsed
-from .convert import build_table, source_error
+from .convert import ConvertError, build_table, source_error
 from .symbols import unify_symbol
 from .tabular import (
+    at_lines,
     booleans,
     decimals,
     epoch_times,
@@ -169,7 +171,50 @@ def _read_klines(path: Path, info: BinanceFile, data: bytes) -> Parsed:
         columns["taker_buy_quote_volume"] = decimals(
             path, table["taker_buy_quote_volume"], "taker buy quote volume", first
         )
+    _check_candles(path, table, columns, first, info.price_type)
     return Parsed(OHLCV, build_table(OHLCV, columns, table.num_rows))
+
+
+# Store column -> the kline file's column, for the amounts that must not be negative.
+_AMOUNTS = {
+    "volume": "volume",
+    "quote_volume": "quote_volume",
+    "taker_buy_volume": "taker_buy_volume",
+    "taker_buy_quote_volume": "taker_buy_quote_volume",
+    "trades": "count",
+}
+_PRICES = ("open", "high", "low", "close")
+
+
+def _check_candles(
+    path: Path, table: pa.Table, columns: dict[str, object], first: int, price_type: str
+) -> None:
+    """Refuse the file at the first candle that cannot be real: a negative price or amount,
+    high below low, or open or close outside [low, high]. A premium index is a rate, below
+    zero whenever futures trade under the index, so only its order is checked."""
+    signed = {name: name for name in _PRICES} if price_type != "premium_index" else {}
+    signed |= {name: text for name, text in _AMOUNTS.items() if name in columns}
+    checks: list[tuple[pa.Array, str]] = []
+    for name, text in signed.items():
+        values = columns[name]
+        assert isinstance(values, pa.Array)
+        zero = pa.scalar(Decimal(0) if pa.types.is_decimal(values.type) else 0, values.type)
+        checks.append((pc.less(values, zero), f"negative {text} {{{text}}}"))
+    low, high = columns["low"], columns["high"]
+    checks.append((pc.less(high, low), "high {high} is below low {low}"))
+    for name in ("open", "close"):
+        outside = pc.or_(pc.less(columns[name], low), pc.greater(columns[name], high))
+        checks.append((outside, f"{name} {{{name}}} is outside [low {{low}}, high {{high}}]"))
+
+    # The first line with a problem, and its first problem; values as the file wrote them.
+    found = [(pc.index(bad, True).as_py(), i) for i, (bad, _) in enumerate(checks)]
+    found = [(row, i) for row, i in found if row >= 0]
+    if not found:
+        return
+    row, i = min(found)
+    shown = {text: table[text][row].as_py() for text in (*_PRICES, *signed.values())}
+    with at_lines(path, first):
+        raise ConvertError(f"{checks[i][1].format(**shown)}: not a real candle", row)
 
 
 def _all_eight_decimals(table: pa.Table) -> bool:
