@@ -96,8 +96,8 @@ def check_key_names(encryption: EncryptionSpec | None, sign_key: str | None, key
             else f"unknown {role} {name!r}: the key directory has no such key"
         )
         raise RequestError(
-            f"{problem} ({kind} keys in the key directory: {listed}; create one with 'marketexport keys "
-            f"generate {kind} NAME')",
+            f"{problem} ({kind} keys in the key directory: {listed}; create one with "
+            f"'marketexport keys generate {kind} NAME')",
             key=name,
         )
 
