@@ -15,7 +15,7 @@ from .output import print_json
 
 
 @click.command("decrypt")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path))
 @decryption_key_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Plaintext file to write.")
 @click.option("--decompress", is_flag=True, help="Also undo the export's compression.")

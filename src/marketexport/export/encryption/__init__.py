@@ -26,6 +26,7 @@ from .rsa2048 import RSA2048
 
 __all__ = [
     "SCHEMES",
+    "SNIFF_BYTES",
     "ByteStage",
     "DecryptionKeys",
     "Decryptor",
@@ -44,6 +45,8 @@ __all__ = [
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (AES256, RSA2048, FERNET, AGE)}
 _AGE_MAGIC = b"age-encryption.org/"
+# The first bytes that tell a container from an age file (see sniff_scheme).
+SNIFF_BYTES = max(len(MAGIC), len(_AGE_MAGIC))
 
 
 def get_scheme(name: str) -> Scheme:
@@ -130,7 +133,7 @@ class Decryptor:
         self.scheme: str | None = None
 
     def _start(self, final: bool) -> bool:
-        size = max(len(MAGIC), len(_AGE_MAGIC))
+        size = SNIFF_BYTES
         if len(self._head) < size and not final:
             return False
         kind = sniff_scheme(bytes(self._head[:size]))

@@ -12,7 +12,7 @@ from ..compression import CODECS, check_codec, iter_decompressed
 from ..formats import get_format
 from ..manifest import manifest_path_for, read_manifest
 from ..sink import FileSink
-from . import SCHEMES, Decryptor
+from . import SCHEMES, SNIFF_BYTES, Decryptor, sniff_scheme
 from .base import DecryptionKeys
 from .keys import KeyRing
 
@@ -75,6 +75,35 @@ def codec_of(source: Path, decryptor: Decryptor) -> str:
     return check_codec(str(codec)).name
 
 
+_EXPECTED = (
+    "expected a marketexport container, FILE.mxe from 'marketexport export --encrypt', or an "
+    "age file"
+)
+
+
+def check_encrypted_file(source: Path) -> None:
+    """Raise a ConfigError (exit code 2) unless ``source`` is a regular file that starts
+    like a marketexport container or an age file; a damaged file past its first bytes is
+    the decryptor's to report."""
+    if not source.exists():
+        raise ConfigError(f"{source}: no such file ({_EXPECTED})", path=str(source))
+    if not source.is_file():
+        what = "a directory" if source.is_dir() else "not a regular file"
+        raise ConfigError(f"{source} is {what} ({_EXPECTED})", path=str(source))
+    try:
+        with source.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"{source} cannot be read: {exc.strerror}", path=str(source)) from None
+    if not head:
+        raise ConfigError(f"{source} is empty ({_EXPECTED})", path=str(source))
+    if sniff_scheme(head) is None:
+        raise ConfigError(
+            f"{source} is not an encrypted export (it starts with {head[:12]!r}; {_EXPECTED})",
+            path=str(source),
+        )
+
+
 @dataclass(frozen=True)
 class DecryptResult:
     """Where the plaintext went, and what it was."""
@@ -97,9 +126,8 @@ def decrypt_file(
     """Decrypt (and optionally decompress) ``source``; the target appears only if every
     chunk authenticated and the end of the stream was proven. On any failure nothing is
     left behind."""
+    check_encrypted_file(source)
     target = target or default_output(source, decompress)
-    if not source.is_file():
-        raise ConfigError(f"{source} is not a file", path=str(source))
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists (give --force to replace it)", path=str(target))
     decryptor = Decryptor(offered, keys)
