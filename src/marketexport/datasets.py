@@ -61,6 +61,10 @@ class Dataset:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     time_column: str
+    # A key column that holds a digest of each row's columns outside the key, computed on
+    # import (ingest.convert.build_table): for snapshots, whose values can change while
+    # every other key column stays the same.
+    digest_column: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -332,6 +336,14 @@ POSITIONS = Dataset(
         ),
         _c("side", "text", "long, short or both (one-way mode)", nullable=False),
         _c(
+            "snapshot",
+            "id",
+            "digest of the values in the columns after it, computed on import: two fetches "
+            "with the same time and side but other values are both kept, the same values "
+            "twice are one row",
+            nullable=False,
+        ),
+        _c(
             "contracts", "decimal", "position size, negative for short in one-way mode", "contracts"
         ),
         _c("contract_size", "decimal", "base amount per contract", "base currency"),
@@ -346,8 +358,9 @@ POSITIONS = Dataset(
         _c("unrealized_pnl", "decimal", "unrealised profit and loss", "settle currency"),
         _c("realized_pnl", "decimal", "realised profit and loss", "settle currency"),
     ),
-    key=("exchange", "account", "symbol", "time", "side"),
+    key=("exchange", "account", "symbol", "time", "side", "snapshot"),
     time_column="time",
+    digest_column="snapshot",
 )
 
 FUNDING = Dataset(

@@ -6,6 +6,7 @@ Expected rows are read here with json and csv only, following SOURCES.md §8.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from calendar import timegm
 from decimal import Decimal
@@ -289,30 +290,72 @@ def test_fills_from_five_sources_export_exactly(
     assert_exports_match(store, "fills", expected, tmp_path, time_unit="us")
 
 
-def test_positions_export_exactly(real: Path, store: DuckDBStore, tmp_path: Path) -> None:
-    """Both responses share updateTime and side, so the first snapshot is the one kept."""
-    path = real / "account" / "ccxt_static" / "binance_positions_linear_excerpt.json"
-    raw = _json(path)[0]["httpResponse"][0]
-    expected = [
-        row_of(
-            POSITIONS,
-            exchange="binance",
-            account="default",
-            symbol="BTC/USDT:USDT",
-            time=int(raw["updateTime"]) * MS,
-            side="both",
-            contracts=_dec(raw["positionAmt"]),
-            entry_price=_dec(raw["entryPrice"]),
-            mark_price=_dec(raw["markPrice"]),
-            liquidation_price=_dec(raw["liquidationPrice"]),
-            notional=_dec(raw["notional"]),
-            initial_margin=_dec(raw["initialMargin"]),
-            maintenance_margin=_dec(raw["maintMargin"]),
-            unrealized_pnl=_dec(raw["unRealizedProfit"]),
-        )
+def _snapshot(row: dict[str, Any]) -> str:
+    """The snapshot digest as documented: SHA-256 (first 32 hex digits) of the JSON list of
+    [column, value] for every column after the key, decimals without trailing zeros."""
+    fields = [
+        [name, None if row[name] is None else format(row[name].normalize(), "f")]
+        for name in POSITIONS.column_names
+        if name not in POSITIONS.key
     ]
+    text = json.dumps(fields, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _position(raw: dict[str, Any]) -> dict[str, Any]:
+    row = row_of(
+        POSITIONS,
+        exchange="binance",
+        account="default",
+        symbol="BTC/USDT:USDT",
+        time=int(raw["updateTime"]) * MS,
+        side="both",
+        contracts=_dec(raw["positionAmt"]),
+        entry_price=_dec(raw["entryPrice"]),
+        mark_price=_dec(raw["markPrice"]),
+        liquidation_price=_dec(raw["liquidationPrice"]),
+        notional=_dec(raw["notional"]),
+        initial_margin=_dec(raw["initialMargin"]),
+        maintenance_margin=_dec(raw["maintMargin"]),
+        unrealized_pnl=_dec(raw["unRealizedProfit"]),
+    )
+    row["snapshot"] = _snapshot(row)
+    return row
+
+
+def test_positions_export_exactly(real: Path, store: DuckDBStore, tmp_path: Path) -> None:
+    """Both responses share updateTime and side but differ in mark price, profit,
+    liquidation price and notional: both snapshots are kept; importing again adds none."""
+    path = real / "account" / "ccxt_static" / "binance_positions_linear_excerpt.json"
+    expected = [_position(case["httpResponse"][0]) for case in _json(path)]
 
     counts = ingest(store, path)
+    again = ingest(store, path)
 
-    assert counts["positions"] == {"rows_read": 2, "rows_added": 1}
+    assert counts["positions"] == {"rows_read": 2, "rows_added": 2}
+    assert again["positions"] == {"rows_read": 2, "rows_added": 0}
+    assert expected[0]["snapshot"] != expected[1]["snapshot"]
     assert_exports_match(store, "positions", expected, tmp_path, time_unit="ms")
+
+
+def test_same_snapshot_written_differently_is_one_row(
+    real: Path, store: DuckDBStore, tmp_path: Path
+) -> None:
+    """Trailing zeros and key order do not make another snapshot; another value does."""
+    path = real / "account" / "ccxt_static" / "binance_positions_linear_excerpt.json"
+    cases = _json(path)[:1]
+    same = json.loads(json.dumps(cases, default=str))
+    raw = same[0]["httpResponse"][0]
+    raw["positionAmt"] = "0.00900"
+    same[0]["httpResponse"][0] = dict(reversed(list(raw.items())))
+    other = json.loads(json.dumps(same))
+    other[0]["httpResponse"][0]["markPrice"] = "67502.68519859"
+    files = []
+    for name, content in (("first", cases), ("same", same), ("other", other)):
+        target = tmp_path / f"binance_{name}_positions.json"
+        target.write_text(json.dumps(content, default=str))
+        files.append(target)
+
+    added = [ingest(store, target)["positions"]["rows_added"] for target in files]
+
+    assert added == [1, 0, 1]

@@ -31,7 +31,7 @@ OUTCOMES: dict[str, tuple[str, dict[str, int], str]] = {
     "account/ccxt_static/binance_orders_excerpt.json": ("ccxt-static-binance", {"orders": 3}, ""),
     "account/ccxt_static/binance_positions_linear_excerpt.json": (
         "ccxt-static-binance",
-        {"positions": 1},
+        {"positions": 2},
         "",
     ),
     **{

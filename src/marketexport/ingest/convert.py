@@ -7,6 +7,8 @@ writer of the file meant. Nothing goes through float arithmetic on the way to th
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -170,6 +172,8 @@ def build_table(spec: Dataset, columns: dict[str, Any], rows: int) -> pa.Table:
     arrays = []
     for column in spec.columns:
         value = columns.get(column.name)
+        if value is None and column.name == spec.digest_column:
+            value = row_digests(spec, columns, rows)
         if value is None:
             if not column.nullable:
                 raise ValueError(f"column {column.name!r} of {spec.name} is required")
@@ -185,6 +189,44 @@ def build_table(spec: Dataset, columns: dict[str, Any], rows: int) -> pa.Table:
     table = pa.Table.from_arrays(arrays, schema=spec.store_schema)
     table.validate(full=True)
     return table
+
+
+def row_digests(spec: Dataset, columns: dict[str, Any], rows: int) -> pa.Array:
+    """Per row, a digest of the values in the dataset's columns outside its key.
+
+    The values are written canonically before hashing: decimals without trailing zeros
+    (``0.0090`` and ``0.009`` are one value), missing ones as null, each under its column's
+    name; so the same observation always gives the same digest, whatever file it came from.
+    The first 128 bits of SHA-256, as 32 hex digits.
+    """
+    names = [c.name for c in spec.columns if c.name not in spec.key]
+    values = {name: _as_list(columns.get(name), rows) for name in names}
+    digests = []
+    for row in range(rows):
+        fields = [[name, _canonical(values[name][row])] for name in names]
+        text = json.dumps(fields, separators=(",", ":"), ensure_ascii=True)
+        digests.append(hashlib.sha256(text.encode("ascii")).hexdigest()[:32])
+    return pa.array(digests, pa.string())
+
+
+def _as_list(value: Any, rows: int) -> list[Any]:
+    if value is None:
+        return [None] * rows
+    if isinstance(value, (str, bool, int)):
+        return [value] * rows
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        return value.to_pylist()
+    return list(value)
+
+
+def _canonical(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value else "0"
+    if isinstance(value, float):
+        return _canonical(Decimal(repr(value)))
+    return str(value)
 
 
 def source_error(path: Any, message: str, line: int | None = None) -> SourceError:

@@ -54,6 +54,8 @@ class ColumnRows:
         columns: dict[str, Any] = {}
         for column in self.spec.columns:
             values = self.values[column.name]
+            if column.name == self.spec.digest_column and all(v is None for v in values):
+                continue  # build_table computes it from the other columns
             if column.nullable and all(value is None for value in values):
                 continue
             if column.kind == "decimal":
