@@ -165,6 +165,15 @@ def update_sums(
     return sums
 
 
+def final_paths(export_file: Path) -> list[Path]:
+    """Every name an export into ``export_file``'s directory writes or replaces: the file,
+    its manifest, SHA256SUMS, and their signatures (removed by an unsigned export)."""
+    manifest = manifest_path_for(export_file)
+    sums = export_file.parent / SUMS_NAME
+    signatures = [path.with_name(path.name + ".minisig") for path in (manifest, sums)]
+    return [export_file, manifest, sums, *signatures]
+
+
 def write_manifest(export_file: Path, manifest: Manifest) -> tuple[Path, str]:
     """Write the manifest atomically beside the file; return its path and SHA-256."""
     path = manifest_path_for(export_file)

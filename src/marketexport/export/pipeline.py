@@ -37,11 +37,18 @@ from ..store import ScanStats, Store
 from ..timeparse import ns_to_iso
 from .compression import check_codec
 from .encryption import KeyRing, get_scheme, open_encryptor
-from .encryption.signing import load_signer
+from .encryption.signing import ExportSigner, load_signer
 from .formats import WriterContext, get_format
-from .manifest import Manifest, schema_description, update_sums, write_manifest
+from .manifest import (
+    Manifest,
+    final_paths,
+    manifest_path_for,
+    schema_description,
+    update_sums,
+    write_manifest,
+)
 from .render import render_time
-from .sink import FileSink
+from .sink import FileSink, check_replaceable, remove_files
 
 logger = logging.getLogger(__name__)
 
@@ -387,6 +394,7 @@ def run_export(
         content = {"format": fmt.name, "compression": request.compression}
         encryptor = open_encryptor(request.encryption, keys, content)
     signer = load_signer(request.sign_key or (keys.signing_key if keys else None), keys)
+    check_replaceable(final_paths(target))
 
     payload_hash = hashlib.sha256()
     payload_bytes = 0
@@ -490,10 +498,28 @@ def run_export(
             reader.close()
 
     manifest.signed_by = signer.fingerprint if signer else None
-    manifest_path, manifest_sha = write_manifest(target, manifest)
-    if signer is not None:
-        signer(manifest_path)
-    sums_entries = {name: manifest.file_sha256, manifest_path.name: manifest_sha}
-    sums = update_sums(directory, sums_entries, sign=signer)
+    manifest_path, sums = _finish(target, manifest, signer)
     report(final=True)
     return ExportResult(target, manifest_path, sums, manifest)
+
+
+def _finish(target: Path, manifest: Manifest, signer: ExportSigner | None) -> tuple[Path, Path]:
+    """Write the manifest (and its signature) and update SHA256SUMS. If that fails, the
+    export file and what was written beside it are removed: an export is whole or absent."""
+    manifest_path = manifest_path_for(target)
+    written = [target, manifest_path, manifest_path.with_name(manifest_path.name + ".minisig")]
+    try:
+        manifest_path, manifest_sha = write_manifest(target, manifest)
+        if signer is not None:
+            signer(manifest_path)
+        sums_entries = {target.name: manifest.file_sha256, manifest_path.name: manifest_sha}
+        sums = update_sums(target.parent, sums_entries, sign=signer)
+    except BaseException as exc:
+        remove_files(written)
+        if isinstance(exc, OSError):
+            raise SinkError(
+                f"finishing the export {target} failed ({exc}); file and manifest removed",
+                path=str(target),
+            ) from exc
+        raise
+    return manifest_path, sums

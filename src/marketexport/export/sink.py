@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from types import TracebackType
 
-from ..errors import SinkError
+from ..errors import ConfigError, SinkError
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,29 @@ class FileSink:
     ) -> None:
         if not self._committed:
             self.abort()
+
+
+def check_replaceable(paths: list[Path]) -> None:
+    """Raise a ConfigError (exit code 2) for the first path that exists as something a file
+    cannot replace (a directory, a pipe...). Checked before an export starts, so that it
+    never fails after its file is in place."""
+    for path in paths:
+        if path.exists() and not path.is_file():
+            what = "a directory" if path.is_dir() else "not a regular file"
+            raise ConfigError(
+                f"{path} is {what}, where the export must write a file; move it away and "
+                "export again (nothing was written)",
+                path=str(path),
+            )
+
+
+def remove_files(paths: list[Path]) -> None:
+    """Remove files an export put in place before it failed; a file already gone is fine."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            logger.warning("could not remove %s after a failed export", path)
 
 
 def write_atomic(target: Path, data: bytes) -> str:

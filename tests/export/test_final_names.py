@@ -1,0 +1,127 @@
+"""An export is whole or absent: something in the way of one of its final names (a directory
+called SHA256SUMS, a manifest path that is a directory...) is found before anything is
+written, and a failure after the file is in place removes what the export wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marketexport.cli import main
+from marketexport.datasets import OHLCV
+from marketexport.errors import ConfigError, SinkError
+from marketexport.export import pipeline
+from marketexport.export.encryption import KeyRing
+from marketexport.export.encryption.keys import KeyDirectory
+from marketexport.export.pipeline import run_export
+from marketexport.request import build_request
+from marketexport.store.duckdb import DuckDBStore
+from tests.helpers import table_of
+
+NAME = "ohlcv_all_all_20231114T221320Z_20231114T221620Z.csv"
+CANDLES = [
+    {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1m", "price_type": "trade",
+     "time": (1_700_000_000_000 + i * 60_000) * 1_000_000, "open": "1", "high": "2",
+     "low": "0.5", "close": "1.5", "volume": "3"}
+    for i in range(4)
+]  # fmt: skip
+IN_THE_WAY = [
+    NAME,
+    f"{NAME}.manifest.json",
+    "SHA256SUMS",
+    f"{NAME}.manifest.json.minisig",
+    "SHA256SUMS.minisig",
+]
+
+
+@pytest.fixture
+def filled(store: DuckDBStore) -> DuckDBStore:
+    store.insert([(OHLCV, table_of(OHLCV, CANDLES).to_batches())])
+    return store
+
+
+@pytest.fixture
+def ring(tmp_path: Path) -> KeyRing:
+    directory = KeyDirectory(tmp_path / "keys")
+    directory.generate("signing", "release")
+    return KeyRing(directory, {})
+
+
+def _listing(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+@pytest.mark.parametrize("blocked", IN_THE_WAY)
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_directory_under_a_final_name_is_refused_before_writing(
+    filled: DuckDBStore, ring: KeyRing, tmp_path: Path, blocked: str, signed: bool
+) -> None:
+    out = tmp_path / "out"
+    (out / blocked).mkdir(parents=True)
+    request = build_request(dataset="ohlcv", format="csv", sign_key="release" if signed else None)
+
+    with pytest.raises(ConfigError) as caught:
+        run_export(request, filled, output_dir=out, keys=ring)
+
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        f"{out / blocked} is a directory, where the export must write a file; move it away "
+        "and export again (nothing was written)"
+    )
+    assert _listing(out) == [blocked]
+
+
+def test_cli_says_it_in_one_line_with_exit_2(
+    filled: DuckDBStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    (out / "SHA256SUMS").mkdir(parents=True)
+    store_path = str(filled.path)
+    filled.close()
+
+    code = main(["--store", store_path, "export", "ohlcv", "--format", "csv", "--output", str(out)])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"ConfigError: {out / 'SHA256SUMS'} is a directory, where the export must write a "
+        "file; move it away and export again (nothing was written)\n"
+    )
+    assert _listing(out) == ["SHA256SUMS"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_failure_after_the_file_is_in_place_removes_file_and_manifest(
+    filled: DuckDBStore,
+    ring: KeyRing,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: BaseException,
+) -> None:
+    out = tmp_path / "out"
+    request = build_request(dataset="ohlcv", format="csv", sign_key="release")
+
+    def failing_sums(*args: object, **kwargs: object) -> Path:
+        raise error
+
+    monkeypatch.setattr(pipeline, "update_sums", failing_sums)
+
+    with pytest.raises((SinkError, KeyboardInterrupt)) as caught:
+        run_export(request, filled, output_dir=out, keys=ring)
+
+    assert _listing(out) == []
+    if isinstance(error, OSError):
+        assert str(caught.value) == (
+            f"finishing the export {out / NAME} failed ([Errno 28] No space left on device); "
+            "file and manifest removed"
+        )
+
+
+def test_a_second_export_still_replaces_regular_files(filled: DuckDBStore, tmp_path: Path) -> None:
+    request = build_request(dataset="ohlcv", format="csv")
+
+    first = run_export(request, filled, output_dir=tmp_path / "out")
+    second = run_export(request, filled, output_dir=tmp_path / "out")
+
+    assert first.path == second.path
+    assert _listing(tmp_path / "out") == sorted([NAME, f"{NAME}.manifest.json", "SHA256SUMS"])
