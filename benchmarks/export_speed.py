@@ -14,6 +14,12 @@ rows/s all the same. Every marketexport export is checked for exactness against 
 
     python benchmarks/export_speed.py                   # 5,000,000 rows, writes README table
     python benchmarks/export_speed.py --rows 1000000 --no-readme
+
+With ``--store postgresql://...`` it measures a CSV export from PostgreSQL instead, beside
+the same export from a DuckDB file with the same candles and ``psql``'s ``\\copy (SELECT
+...) TO`` (CSV), at each of --rows (postgres_speed.py has that half; README is left alone):
+
+    python benchmarks/export_speed.py --store postgresql://postgres@127.0.0.1/mx_pgbench
 """
 
 from __future__ import annotations
@@ -46,6 +52,19 @@ CASES = [
     ("parquet", "zstd"),
 ]
 ORDERBOOK_CASES = [("csv", "none"), ("csv", "gzip"), ("jsonl", "none"), ("parquet", "zstd")]
+# One-minute candles of one market, as SQL over i = 0 .. N-1 that DuckDB and PostgreSQL
+# both read (the same values in either store).
+CANDLES_START_US = 1_577_836_800_000_000  # 2020-01-01
+CANDLE_VALUES = """
+               (30000 + (i % 9973) * 0.01),
+               (30010 + (i % 9967) * 0.01),
+               (29990 + (i % 9949) * 0.01),
+               (30005 + (i % 9941) * 0.01),
+               ((i % 100003) * 0.00001),
+               ((i % 100019) * 0.3000001),
+               (i % 5000)::BIGINT,
+               ((i % 99991) * 0.000005),
+               ((i % 99989) * 0.15)"""
 
 
 def columns_sql(dataset: str) -> str:
@@ -95,45 +114,41 @@ def build_store(path: Path, rows: int) -> None:
 
     DuckDBStore(path).close()
     con = duckdb.connect(str(path))
-    start_us = 1_577_836_800_000_000  # 2020-01-01
     con.execute(
         f"""
         INSERT INTO ohlcv
         SELECT 'binance', 'BTC/USDT', '1m', 'trade',
-               make_timestamp_ns(({start_us} + i * 60000000) * 1000),
-               (30000 + (i % 9973) * 0.01),
-               (30010 + (i % 9967) * 0.01),
-               (29990 + (i % 9949) * 0.01),
-               (30005 + (i % 9941) * 0.01),
-               ((i % 100003) * 0.00001),
-               ((i % 100019) * 0.3000001),
-               (i % 5000)::BIGINT,
-               ((i % 99991) * 0.000005),
-               ((i % 99989) * 0.15)
+               make_timestamp_ns(({CANDLES_START_US} + i * 60000000) * 1000),{CANDLE_VALUES}
         FROM range({rows}) t(i)
         """
     ).fetchall()
     con.close()
 
 
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM): ru_maxrss would carry the parent's across exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's own peak RSS (VmHWM): ru_maxrss would carry the parent's across exec."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def case_marketexport(
-    store: Path, out: Path, fmt: str, codec: str, dataset: str = "ohlcv"
+    store: Path | str, out: Path, fmt: str, codec: str, dataset: str = "ohlcv"
 ) -> dict[str, object]:
+    """The export as the CLI runs it, from a DuckDB file or a ``postgresql://`` URL."""
     from marketexport.export.pipeline import run_export
     from marketexport.request import build_request
     from marketexport.store.duckdb import DuckDBStore
+    from marketexport.store.postgres import PostgresStore
 
-    opened = DuckDBStore(
-        store, read_only=True, threads=os.cpu_count(), memory_limit_mb=DEFAULTS.store_memory_mb
-    )
+    opened: DuckDBStore | PostgresStore
+    if isinstance(store, str):
+        opened = PostgresStore(store, settings=DEFAULTS)
+    else:
+        opened = DuckDBStore(
+            store, read_only=True, threads=os.cpu_count(), memory_limit_mb=DEFAULTS.store_memory_mb
+        )
     request = build_request(dataset=dataset, format=fmt, compression=codec)
     started = time.perf_counter()
     result = run_export(
@@ -145,6 +160,7 @@ def case_marketexport(
         "seconds": elapsed,
         "rows": result.manifest.rows,
         "payload_bytes": result.manifest.payload_bytes,
+        "payload_sha256": result.manifest.payload_sha256,
         "file_bytes": result.manifest.file_bytes,
         "path": str(result.path),
         "peak_rss_mb": _peak_rss_mb(),
@@ -351,10 +367,16 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, store, out, fmt, codec, *rest = sys.argv[2:]
         runner = {"marketexport": case_marketexport, "duckdb": case_duckdb}
+        # a database URL stays a string; a DuckDB file is a path
+        where: Path | str = store if "://" in store else Path(store)
         if kind == "naive":
             result = case_naive(Path(store), Path(out), fmt, codec, int(rest[0]), rest[1])
+        elif kind == "psql":
+            from postgres_speed import case_psql
+
+            result = case_psql(store, Path(out), fmt, codec, rest[0])
         else:
-            result = runner[kind](Path(store), Path(out), fmt, codec, rest[0])
+            result = runner[kind](where, Path(out), fmt, codec, rest[0])
         print(json.dumps(result))
         return
 
@@ -367,10 +389,25 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--store",
+        help="a postgresql:// URL: CSV from PostgreSQL beside DuckDB and psql's \\copy instead",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep (and reuse) the PostgreSQL bench schemas"
+    )
     args = parser.parse_args()
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="marketexport-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.store:
+        from postgres_speed import measure_postgres, postgres_markdown
+
+        found = measure_postgres(args.store, args.rows, work, keep=args.keep)
+        print(postgres_markdown(found))
+        if args.json:
+            args.json.write_text(json.dumps(found, indent=2))
+        return
     results = {
         f"ohlcv-{rows}": measure(rows, work, min(args.naive_rows, rows)) for rows in args.rows
     }

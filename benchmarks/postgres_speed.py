@@ -1,73 +1,61 @@
-"""CSV export speed and memory from PostgreSQL, beside DuckDB and psql's \\copy, in one run.
+"""CSV export from PostgreSQL beside DuckDB and psql's \\copy: the PostgreSQL half of
+``export_speed.py --store postgresql://...``.
 
-Loads N one-minute candles (default 1,000,000) into a
-schema of its own in PostgreSQL and into a DuckDB file, then times, each in a fresh
+For each size N, N one-minute candles (export_speed's, the same values in both stores) go
+into a schema of their own in the given database (``marketexport_bench_<N>``, through
+``options=-csearch_path=...`` in the URL) and into a DuckDB file. Then, each in a fresh
 subprocess so that its peak RSS is its own:
 
 - marketexport's CSV export from PostgreSQL (the real pipeline, as the CLI runs it);
-- marketexport's CSV export from a DuckDB file holding the same rows;
-- ``psql -c "\\copy (SELECT ... ORDER BY ...) TO 'file' CSV HEADER"`` (the reference);
-- marketexport from PostgreSQL over the first quarter of the rows, to show memory is flat.
+- marketexport's CSV export from the DuckDB file;
+- ``psql -c "\\copy (SELECT ... ORDER BY ...) TO 'file' CSV HEADER"`` (the reference;
+  its server backend's work counts in its time, not in its RSS).
 
-The two marketexport files must be byte-identical (their SHA-256 is compared).
+The two marketexport files must be byte-identical (their SHA-256 is compared) and the one
+from PostgreSQL is checked value by value against the DuckDB file (export_speed's
+check_exact). Peak RSS at the two sizes shows whether memory stays flat.
 
-    python benchmarks/postgres_speed.py
-    python benchmarks/postgres_speed.py --rows 200000 --url postgresql://postgres@127.0.0.1/test
+    python benchmarks/export_speed.py --store postgresql://postgres@127.0.0.1/mx_pgbench
+    python benchmarks/export_speed.py --store postgresql://... --rows 200000 --keep
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from export_speed import (
+    CANDLE_VALUES,
+    CANDLES_START_US,
+    _peak_rss_mb,
+    build_store,
+    check_exact,
+    columns_sql,
+    order_sql,
+    run_child,
+)
+
+__all__ = ["DEFAULT_URL", "QUIET", "_peak_rss_mb", "load_postgres", "measure_postgres"]
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
-START_US = 1_577_836_800_000_000  # 2020-01-01, as export_speed.py
-MINUTE_US = 60_000_000
 # psql without NOTICE lines (DROP SCHEMA ... CASCADE lists every table it drops)
 QUIET = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
 
 
-COLUMNS = (
-    "exchange, symbol, timeframe, price_type, time, open, high, low, close, volume, "
-    "quote_volume, trades, taker_buy_volume, taker_buy_quote_volume"
-)
-ORDER = "ORDER BY time, exchange, symbol, timeframe, price_type"
-# The candles' values, as SQL over i = 0 .. N-1 (the same in both databases).
-VALUES = (
-    "30000 + (i % 9973) * 0.01, 30010 + (i % 9967) * 0.01, 29990 + (i % 9949) * 0.01, "
-    "30005 + (i % 9941) * 0.01, (i % 100003) * 0.00001, (i % 100019) * 0.3000001, i % 5000, "
-    "(i % 99991) * 0.000005, (i % 99989) * 0.15"
-)
-
-
-def build_duckdb(path: Path, rows: int) -> None:
-    """The candles in a DuckDB store file, by one INSERT ... SELECT."""
-    import duckdb
-
-    from marketexport.store.duckdb import DuckDBStore
-
-    DuckDBStore(path).close()
-    con = duckdb.connect(str(path))
-    try:
-        con.execute(
-            f"INSERT INTO ohlcv ({COLUMNS}) SELECT 'binance', 'BTC/USDT', '1m', 'trade', "
-            f"make_timestamp_ns(({START_US} + i * {MINUTE_US}) * 1000), {VALUES} "
-            f"FROM range({rows}) t(i)"
-        ).fetchall()
-    finally:
-        con.close()
+def in_schema(url: str, schema: str) -> str:
+    """The URL with ``schema`` first on its search_path, for marketexport and psql alike."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
 
 
 def load_postgres(url: str, schema: str, rows: int) -> None:
-    """The same candles as export_speed.build_store, written by one INSERT ... SELECT."""
+    """The candles of export_speed.build_store in ``schema``, by one INSERT ... SELECT."""
     from marketexport.config import Settings
     from marketexport.store.postgres import PostgresStore
 
@@ -77,150 +65,124 @@ def load_postgres(url: str, schema: str, rows: int) -> None:
     finally:
         store.close()
     sql = f"""
-        INSERT INTO "{schema}".ohlcv ({COLUMNS})
+        INSERT INTO "{schema}".ohlcv ({columns_sql("ohlcv")})
         SELECT 'binance', 'BTC/USDT', '1m', 'trade',
-               timestamptz 'epoch' + ({START_US} + i * {MINUTE_US}) * interval '1 microsecond',
-               {VALUES}
+               timestamptz 'epoch' + ({CANDLES_START_US} + i * 60000000)
+                                     * interval '1 microsecond',{CANDLE_VALUES}
         FROM generate_series(0::bigint, {rows - 1}) AS i;
         ANALYZE "{schema}".ohlcv;
     """
     subprocess.run(["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, env=QUIET)
 
 
-def _peak_rss_mb(pid: int | str = "self") -> float:
-    """The process's own peak RSS (VmHWM starts afresh at exec, unlike ru_maxrss, which a
-    child inherits from the parent that forked it)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def child_marketexport(store: str, schema: str, out: Path, end: str | None) -> dict[str, object]:
-    from marketexport.config import Settings
-    from marketexport.export.pipeline import run_export
-    from marketexport.request import build_request
-    from marketexport.store.duckdb import DuckDBStore
-    from marketexport.store.postgres import PostgresStore
-
-    if store.startswith("postgresql://"):
-        opened = PostgresStore(store, settings=Settings(postgres={"schema": schema}))
-    else:
-        opened = DuckDBStore(Path(store), read_only=True, memory_limit_mb=64)
-    request = build_request(dataset="ohlcv", format="csv", end=end)
-    started = time.perf_counter()
-    result = run_export(
-        request, opened, output_dir=out, threads=os.cpu_count() or 1, batch_rows=32_768
+def _count(url: str, schema: str) -> int | None:
+    """Rows in ``schema``.ohlcv, or None when there is no such table."""
+    done = subprocess.run(
+        ["psql", url, "-qAt", "-c", f'SELECT count(*) FROM "{schema}".ohlcv'],
+        capture_output=True,
+        text=True,
+        env=QUIET,
     )
-    elapsed = time.perf_counter() - started
-    opened.close()
-    return {
-        "seconds": elapsed,
-        "rows": result.manifest.rows,
-        "sha256": result.manifest.payload_sha256,
-        "bytes": result.manifest.payload_bytes,
-        "peak_rss_mb": _peak_rss_mb(),
-    }
+    return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
 
-def child_psql(url: str, schema: str, out: Path) -> dict[str, object]:
+def _drop(url: str, schema: str) -> None:
+    command = f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'
+    subprocess.run(["psql", url, "-q", "-c", command], check=True, env=QUIET)
+
+
+def case_psql(url: str, out: Path, fmt: str, codec: str, dataset: str) -> dict[str, object]:
+    """``psql``'s ``\\copy (SELECT ...) TO 'file' CSV HEADER``, the selection marketexport
+    exports; rows counted from the file, peak RSS polled from psql's /proc entry."""
+    if (fmt, codec) != ("csv", "none"):
+        raise SystemExit(f"psql's \\copy is measured for csv without compression, not {fmt}")
     target = out / "psql.csv"
-    query = f'SELECT {COLUMNS} FROM "{schema}".ohlcv {ORDER}'
+    query = f"SELECT {columns_sql(dataset)} FROM {dataset} {order_sql(dataset)}"
     started = time.perf_counter()
     process = subprocess.Popen(
         ["psql", url, "-q", "-c", f"\\copy ({query}) TO '{target}' CSV HEADER"]
     )
-    children = 0.0
+    peak_mb = 0.0
     while process.poll() is None:
         try:
-            children = max(children, _peak_rss_mb(process.pid))
+            peak_mb = max(peak_mb, _peak_rss_mb(process.pid))
         except (OSError, ValueError):
-            pass
+            pass  # psql ended between poll() and the read
         time.sleep(0.01)
     elapsed = time.perf_counter() - started
     if process.returncode:
         raise SystemExit(f"psql failed with exit code {process.returncode}")
-    lines = sum(block.count(b"\n") for block in _blocks(target))
+    with target.open("rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b""))
     return {
         "seconds": elapsed,
         "rows": lines - 1,
-        "bytes": target.stat().st_size,
-        "peak_rss_mb": children,
+        "file_bytes": target.stat().st_size,
+        "peak_rss_mb": peak_mb,
     }
 
 
-def _blocks(path: Path) -> list[bytes]:
-    with path.open("rb") as handle:
-        return list(iter(lambda: handle.read(1 << 24), b""))
+def measure_postgres(
+    url: str, sizes: list[int], work: Path, keep: bool = False
+) -> list[dict[str, Any]]:
+    """One row of results per size: the three ways' rows/s and peak RSS, and exactness."""
+    found = []
+    for rows in sizes:
+        schema = f"marketexport_bench_{rows}"
+        if _count(url, schema) != rows:
+            print(f"loading {rows:,} candles into PostgreSQL ({schema}) ...", file=sys.stderr)
+            _drop(url, schema)
+            load_postgres(url, schema, rows)
+        duck = work / f"bench-ohlcv-{rows}.duckdb"
+        if not duck.exists():
+            print(f"building a DuckDB store of {rows:,} candles ...", file=sys.stderr)
+            build_store(duck, rows)
+        try:
+            found.append(_measure_size(in_schema(url, schema), duck, rows, work))
+        finally:
+            if not keep:
+                _drop(url, schema)
+    return found
 
 
-def run_child(*args: str) -> dict[str, object]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
-    ).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
+def _measure_size(url: str, duck: Path, rows: int, work: Path) -> dict[str, Any]:
+    outs = {way: work / f"out-{way}-{rows}" for way in ("pg", "duck", "psql")}
+    for out in outs.values():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+    csv = ["csv", "none", "ohlcv"]
+    ways = {
+        "pg": run_child(["--child", "marketexport", url, str(outs["pg"]), *csv]),
+        "duck": run_child(["--child", "marketexport", str(duck), str(outs["duck"]), *csv]),
+        "psql": run_child(["--child", "psql", url, str(outs["psql"]), *csv]),
+    }
+    result: dict[str, Any] = {"rows": rows}
+    for way, measured in ways.items():
+        if measured["rows"] != rows:
+            raise SystemExit(f"{way} exported {measured['rows']} rows of {rows}")
+        result[f"{way}_rows_s"] = rows / float(measured["seconds"])
+        result[f"{way}_rss_mb"] = measured["peak_rss_mb"]
+    result["vs_psql"] = result["pg_rows_s"] / result["psql_rows_s"]
+    result["identical"] = ways["pg"]["payload_sha256"] == ways["duck"]["payload_sha256"]
+    result["exact"] = check_exact(duck, ways["pg"], "csv", "none")
+    print(result, file=sys.stderr, flush=True)
+    for out in outs.values():
+        shutil.rmtree(out, ignore_errors=True)
+    return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--url", default=os.environ.get("MARKETEXPORT_TEST_POSTGRES", DEFAULT_URL))
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        kind, *rest = args.child
-        if kind == "psql":
-            result = child_psql(rest[0], rest[1], Path(rest[2]))
-        else:
-            end = rest[3] if len(rest) > 3 else None
-            result = child_marketexport(rest[0], rest[1], Path(rest[2]), end)
-        print(json.dumps(result))
-        return
-
-    work = Path(tempfile.mkdtemp(prefix="mx-pgbench-"))
-    schema = f"mx_bench_{secrets.token_hex(4)}"
-    try:
-        print(f"loading {args.rows:,} candles into PostgreSQL ({schema}) and DuckDB...")
-        load_postgres(args.url, schema, args.rows)
-        duck = work / "store.duckdb"
-        build_duckdb(duck, args.rows)
-        quarter_ms = (START_US + (args.rows // 4) * MINUTE_US) // 1000
-        cases = {
-            "marketexport from PostgreSQL": ("export", args.url, schema, str(work / "pg")),
-            "marketexport from DuckDB": ("export", str(duck), schema, str(work / "duck")),
-            "psql \\copy ... TO (CSV)": ("psql", args.url, schema, str(work / "psql")),
-            "marketexport from PostgreSQL, first 25 %": (
-                "export", args.url, schema, str(work / "pg25"), str(quarter_ms),
-            ),
-        }  # fmt: skip
-        results = {}
-        for label, case in cases.items():
-            Path(case[3]).mkdir()
-            results[label] = run_child(*case)
-            print(f"  {label}: {results[label]}", flush=True)
-        report(args.rows, results)
-    finally:
-        subprocess.run(["psql", args.url, "-q", "-c", f'DROP SCHEMA "{schema}" CASCADE'], env=QUIET)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def report(rows: int, results: dict[str, dict[str, object]]) -> None:
-    reference = results["psql \\copy ... TO (CSV)"]
-    pg = results["marketexport from PostgreSQL"]
-    duck = results["marketexport from DuckDB"]
-    same = pg["sha256"] == duck["sha256"]
-    print(
-        f"\nCSV export of {rows:,} candles (2 cores); PostgreSQL and DuckDB files identical: {same}"
-    )
-    print("| how | rows/s | × psql \\copy | peak RSS (MB) |")
-    print("| --- | ---: | ---: | ---: |")
-    base = float(reference["rows"]) / float(reference["seconds"])  # type: ignore[arg-type]
-    for label, result in results.items():
-        rate = float(result["rows"]) / float(result["seconds"])  # type: ignore[arg-type]
-        print(f"| {label} | {rate:,.0f} | {rate / base:.2f} | {result['peak_rss_mb']:.0f} |")
-    if not same:
-        sys.exit("the PostgreSQL and DuckDB exports differ")
-
-
-if __name__ == "__main__":
-    main()
+def postgres_markdown(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| rows | from PostgreSQL rows/s | × psql `\\copy` | from DuckDB rows/s | "
+        "psql `\\copy` rows/s | peak RSS MB (PostgreSQL / DuckDB / psql) | "
+        "identical to DuckDB's | exact |",
+        "|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['rows']:,} | {r['pg_rows_s']:,.0f} | {r['vs_psql']:.2f} | "
+            f"{r['duck_rows_s']:,.0f} | {r['psql_rows_s']:,.0f} | "
+            f"{r['pg_rss_mb']:.0f} / {r['duck_rss_mb']:.0f} / {r['psql_rss_mb']:.0f} | "
+            f"{'yes' if r['identical'] else 'NO'} | {r['exact']} |"
+        )
+    return "\n".join(lines)
