@@ -93,6 +93,18 @@ def test_filters_and_columns_render_like_duckdb(
     assert_same(from_pg, from_duck)
 
 
+def test_compressed_export_carries_the_same_payload(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path
+) -> None:
+    fill(pg_store, duck, OHLCV, sample_table(OHLCV, 30))
+    lines_only(pg_store)
+
+    from_pg, from_duck = export_both(pg_store, duck, tmp_path, dataset="ohlcv", compression="zstd")
+
+    assert from_pg.manifest.payload_sha256 == from_duck.manifest.payload_sha256
+    assert from_pg.manifest.rows == from_duck.manifest.rows > 0
+
+
 def test_empty_selection_renders_like_duckdb(
     pg_store: Any, duck: DuckDBStore, tmp_path: Path
 ) -> None:
