@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -75,7 +74,7 @@ def child(store: Path, out: Path, keys: Path, variant: str) -> dict[str, object]
         request,
         opened,
         output_dir=out,
-        threads=os.cpu_count() or 1,
+        threads=DEFAULTS.cpu_threads,
         batch_rows=DEFAULTS.batch_rows,
         keys=ring,
     )
