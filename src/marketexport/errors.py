@@ -10,14 +10,42 @@ from __future__ import annotations
 
 from typing import Any
 
+SHOWN_CHARS = 80
+
+
+def shown_value(text: str) -> str:
+    """``text`` quoted for a one-line message: control characters escaped, long text cut.
+
+    A value of more than 80 characters shows its start and its length, so that a
+    megabyte-long symbol gives a message of one short line, not a megabyte.
+    """
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}\u2026 ({len(text)} characters)"
+
+
+def _shorten(message: str, attrs: dict[str, Any]) -> str:
+    # Each long text attribute (the offending value, by the convention of this module) is
+    # cut wherever the message quotes it: one place for every error. A value given bare,
+    # such as the path that heads a message, is left whole.
+    for value in attrs.values():
+        if isinstance(value, str) and len(value) > SHOWN_CHARS:
+            message = message.replace(repr(value), shown_value(value))
+    return message
+
 
 class ExportError(Exception):
-    """Base of every error marketexport raises on purpose."""
+    """Base of every error marketexport raises on purpose.
+
+    Values longer than 80 characters among the attributes are shown cut where the message
+    quotes them (see :func:`shown_value`); the attributes keep them whole.
+    """
 
     exit_code = 1
     retryable = False
 
     def __init__(self, message: str, **attrs: Any) -> None:
+        message = _shorten(message, attrs)
         super().__init__(message)
         self.message = message
         self.attrs = attrs

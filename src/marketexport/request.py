@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .datasets import DECIMAL_TYPE, Dataset, get_dataset
-from .errors import RequestError
+from .errors import RequestError, shown_value
 from .export.encryption.base import EncryptionSpec
 from .timeparse import ns_to_iso, parse_instant
 
@@ -150,14 +150,6 @@ def check_symbol(symbol: str) -> str:
 
 
 _ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
-_SHOWN_CHARS = 40
-
-
-def shown_value(text: str) -> str:
-    """``text`` quoted for a one-line message: control characters escaped, long text cut."""
-    if len(text) <= _SHOWN_CHARS:
-        return repr(text)
-    return f"{text[:_SHOWN_CHARS]!r}... ({len(text)} characters)"
 
 
 def check_account(label: str) -> str:
@@ -173,7 +165,9 @@ def check_account(label: str) -> str:
 
 
 def _parse_bound(text: str | None, what: str) -> int | None:
-    if text is None or text == "":
+    # An empty bound is refused by parse_instant like any other bad text: only a bound
+    # that is left out means "open".
+    if text is None:
         return None
     if text.endswith("ns") and text[:-2].lstrip("-").isdigit():
         return int(text[:-2])
@@ -218,6 +212,33 @@ def typed_value(spec: Dataset, column: str, text: str) -> Any:
             value=text,
         ) from None
     return value
+
+
+def check_columns(spec: Dataset, columns: Any) -> tuple[str, ...]:
+    """The chosen columns (comma-separated text or a list), each known and given once."""
+    if isinstance(columns, str):
+        shown = repr(columns)
+        names = [name.strip() for name in columns.split(",") if name.strip()]
+    else:
+        shown = "[]"
+        names = [str(name) for name in columns]
+    if not names:
+        raise RequestError(
+            f"no column in columns {shown} (expected one or more of: "
+            f"{', '.join(spec.column_names)}; leave columns out to export them all)",
+            value=shown,
+        )
+
+    seen: set[str] = set()
+    for name in names:
+        spec.column(name)
+        if name in seen:
+            raise RequestError(
+                f"column {name!r} is given twice in columns (each column may appear once)",
+                column=name,
+            )
+        seen.add(name)
+    return tuple(names)
 
 
 def parse_where(spec: Dataset, expression: str) -> Filter:
@@ -265,6 +286,7 @@ def build_request(
     spec = get_dataset(dataset)
     writer_spec = get_format(format)
     check_codec(compression)
+    writer_spec.check_compression(compression)
 
     start_ns = _parse_bound(start, "start")
     end_ns = _parse_bound(end, "end")
@@ -276,13 +298,7 @@ def build_request(
             end=end,
         )
 
-    if isinstance(columns, str):
-        columns = [c.strip() for c in columns.split(",") if c.strip()]
-    chosen: tuple[str, ...] | None = None
-    if columns:
-        for name in columns:
-            spec.column(name)
-        chosen = tuple(columns)
+    chosen = None if columns is None else check_columns(spec, columns)
 
     filters = tuple(parse_where(spec, expr) for expr in (where or ()))
     opts = dict(options or {})
@@ -291,7 +307,7 @@ def build_request(
         encryption = EncryptionSpec.from_dict(encryption)
     if encryption is not None:
         check_encryption(encryption)
-    if sign_key:
+    if sign_key is not None:
         check_name(sign_key)
     return ExportRequest(
         dataset=spec.name,
@@ -306,5 +322,5 @@ def build_request(
         options=opts,
         encryption=encryption,
         sign_key=sign_key or None,
-        destination=parse_destination(destination).url if destination else None,
+        destination=parse_destination(destination).url if destination is not None else None,
     )

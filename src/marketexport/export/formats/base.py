@@ -57,9 +57,22 @@ class FormatSpec:
     compresses_inside: bool = False  # the codec goes inside the file, not around it
     parallel: bool = True
     options: tuple[str, ...] = ()
+    # The codecs this format takes (None: every one) and, when limited, why.
+    compressions: tuple[str, ...] | None = None
+    compressions_note: str = ""
     # Reads a payload back for `verify`: (stream, time column, plain file path or None)
     # -> {"rows": n, "first_time": iso, "last_time": iso}.
     summarize: Callable[[BinaryIO, str | None, Path | None], dict[str, Any]] | None = None
+
+    def check_compression(self, compression: str) -> None:
+        """Refuse a codec this format cannot take, naming the ones it can."""
+        if self.compressions is None or compression in self.compressions:
+            return
+        raise RequestError(
+            f"compression {compression!r} does not apply to {self.name}: "
+            f"{self.compressions_note} (expected: {', '.join(self.compressions)})",
+            compression=compression,
+        )
 
     def check_options(self, options: dict[str, Any]) -> None:
         for key in options:

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...errors import FormatError, RequestError
+from ...errors import FormatError
 from . import xlsx_parts as parts
 from .base import FormatSpec, WriterContext
 from .xlsx_cells import MAX_CELL_CHARS, column_cells, header_cell
@@ -83,12 +83,8 @@ class XlsxWriter:
     sheet_bytes = SHEET_BYTES
 
     def __init__(self, context: WriterContext) -> None:
-        if context.compression != "none":
-            raise RequestError(
-                f"compression {context.compression!r} does not apply to xlsx: the workbook "
-                "is a zip archive compressed inside (expected: none)",
-                compression=context.compression,
-            )
+        # build_request refuses this already; a writer made by hand is held to it too.
+        XLSX.check_compression(context.compression)
         self._context = context
         self._kinds = [column.kind for column in context.columns]
         self._zip = ZipStream()
@@ -252,5 +248,7 @@ XLSX = FormatSpec(
     factory=XlsxWriter,
     binary=True,
     compresses_inside=True,
+    compressions=("none",),
+    compressions_note="the workbook is a zip archive compressed inside",
     summarize=summarize_xlsx,
 )
