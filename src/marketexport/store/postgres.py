@@ -314,11 +314,11 @@ class PostgresStore:
         self, spec: Dataset, filters: list[Filter], columns: list[str], batch_rows: int
     ) -> ScanReader:
         connection = self._snapshot((spec.name, tuple(filters)))
-        return self._stream(
-            connection, spec, filters, columns, batch_rows, lambda table, where: (
-                scan_sql(table, columns, where), {}
-            )
-        )  # fmt: skip
+
+        def build(table: BoundTable, where: str) -> tuple[str, dict[str, Any]]:
+            return scan_sql(table, columns, where), {}
+
+        return self._stream(connection, spec, filters, columns, batch_rows, build)
 
     def scan_lines(
         self, spec: Dataset, filters: list[Filter], columns: list[str], layout: str,
@@ -415,7 +415,7 @@ class PostgresStore:
         )
 
     def _misfit(
-        self, table: BoundTable, filters: list[Filter], columns: list[str], where: str
+        self, table: BoundTable, filters: list[Filter], columns: list[str], label: str
     ) -> StoreError:
         """The error naming the time that made a rendered line NULL (found by a query)."""
         params = Params()
@@ -430,9 +430,9 @@ class PostgresStore:
             logger.debug("finding a misfit value failed: %s", exc)
             found = []
         if found and found[0][0] is not None:
-            return misfit_error(str(found[0][0]), str(found[0][1]), where, "time")
+            return misfit_error(str(found[0][0]), str(found[0][1]), label, "time")
         return StoreError(
-            f"a time in {where} does not fit the time range 1677-09-21 to 2262-04-11 "
+            f"a time in {label} does not fit the time range 1677-09-21 to 2262-04-11 "
             "(nanoseconds in 64 bits); export aborted"
         )
 
