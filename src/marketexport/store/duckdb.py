@@ -125,6 +125,26 @@ class DuckDBStore:
             if not read_only:
                 for spec in DATASETS.values():
                     self._con.execute(table_ddl(spec)).fetchall()
+                self._check_tables()
+
+    def _check_tables(self) -> None:
+        """Refuse a store whose tables an older marketexport made with other columns."""
+        rows = self._con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        found: dict[str, list[str]] = {}
+        for table, column in rows:
+            found.setdefault(table, []).append(column)
+        for spec in DATASETS.values():
+            missing = [name for name in spec.column_names if name not in found.get(spec.name, [])]
+            if missing:
+                raise ConfigError(
+                    f"store {self.path}: table {spec.name!r} was made by an older marketexport "
+                    f"and has no column {', '.join(missing)}; import into a new store "
+                    "(--data-dir or --store) and export the old one's other datasets from it",
+                    path=str(self.path),
+                )
 
     def __repr__(self) -> str:
         return f"DuckDBStore({str(self.path)!r}, read_only={self.read_only})"
