@@ -87,6 +87,51 @@ def test_gated_scan_holds_a_slot_per_batch_and_gives_it_back(
     assert isinstance(store, GatedStore)
 
 
+class _LineStore:
+    """A store that renders finished lines itself, as the PostgreSQL store does for CSV."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def scan_lines(self, spec, filters, columns, layout, batch_rows):  # type: ignore[no-untyped-def]
+        self.asked.append(layout)
+        batch = pa.record_batch({"line": pa.array(["a,1\n", "b,2\n"])})
+        return _Stream(batch)
+
+
+class _Stream:
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        self.schema = batch.schema
+        self._batches = iter([batch])
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
+
+    def close(self) -> None:
+        return None
+
+
+def test_gated_store_passes_rendered_lines_on_through_the_gate(
+    task_settings: Settings,
+) -> None:
+    budget = CpuBudget(1, 1)
+    lines_store = _LineStore()
+    gated = budget.gated(lines_store)  # type: ignore[arg-type]
+    lines = gated.scan_lines(OHLCV, [], ["time"], "csv", 1000)
+    assert lines is not None and lines_store.asked == ["csv"]
+    assert next(lines).column(0).to_pylist() == ["a,1\n", "b,2\n"]
+    assert budget.gate.in_use == 1  # the batch is being worked on inside a slot
+    lines.close()
+    assert budget.gate.in_use == 0
+
+    plain = DuckDBStore(Path(task_settings.store_url), read_only=True)
+    assert budget.gated(plain).scan_lines(OHLCV, [], ["time"], "csv", 1000) is None
+    plain.close()
+
+
 @pytest.mark.slow
 def test_running_tasks_never_work_on_more_batches_than_slots(
     task_settings: Settings, tasks: TaskStore

@@ -113,6 +113,15 @@ class GatedStore:
     ) -> GatedReader:
         return GatedReader(self.inner.scan(spec, filters, columns, batch_rows), self.gate)
 
+    def scan_lines(
+        self, spec: Dataset, filters: list[Filter], columns: list[str], layout: str,
+        batch_rows: int,
+    ) -> GatedReader | None:  # fmt: skip
+        """Finished text lines from a store that renders them (PostgreSQL), gated alike."""
+        inner = getattr(self.inner, "scan_lines", None)
+        lines = inner(spec, filters, columns, layout, batch_rows) if inner else None
+        return None if lines is None else GatedReader(lines, self.gate)
+
     def insert(self, parts: Any) -> dict[str, InsertResult]:
         return self.inner.insert(parts)
 
