@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from export_speed import build_store  # noqa: E402 - the lead's store builder, shared
+from export_speed import _peak_rss_mb, build_store  # noqa: E402 - shared with export_speed
 
 from marketexport.config import Settings
 
@@ -87,7 +86,7 @@ def child(store: Path, out: Path, keys: Path, variant: str) -> dict[str, object]
         "file_bytes": result.manifest.file_bytes,
         "payload_sha256": result.manifest.payload_sha256,
         "path": str(result.path),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),  # VmHWM: ru_maxrss would carry the parent's across exec
     }
 
 
