@@ -21,6 +21,7 @@ import click
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import ExportError
+from .params import NonEmptyPath, NonEmptyText
 
 logger = logging.getLogger("marketexport")
 
@@ -47,19 +48,25 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.version_option(__version__, prog_name="marketexport")
 @click.option(
     "--data-dir",
-    type=click.Path(path_type=Path),
+    type=NonEmptyPath(path_type=Path, expected="a directory"),
     help="Data directory (store, tasks, keys, exports). Env: MARKETEXPORT_DATA_DIR.",
 )
 @click.option(
-    "--store", help="Store: a DuckDB file or a postgresql:// URL. Env: MARKETEXPORT_STORE."
+    "--store",
+    type=NonEmptyText("a DuckDB file or a postgresql:// URL"),
+    help="Store: a DuckDB file or a postgresql:// URL. Env: MARKETEXPORT_STORE.",
 )
 @click.option(
     "--task-store",
+    type=NonEmptyText("a SQLite file or a postgresql:// URL"),
     help="Task store: a SQLite file or a postgresql:// URL shared by several machines. "
     "Env: MARKETEXPORT_TASK_STORE.",
 )
 @click.option(
-    "--config", "config_file", type=click.Path(path_type=Path), help="A marketexport.toml file."
+    "--config",
+    "config_file",
+    type=NonEmptyPath(path_type=Path, expected="a marketexport.toml file"),
+    help="A marketexport.toml file.",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context

@@ -12,12 +12,18 @@ from ..export.encryption.decrypt import decrypt_file
 from . import AppContext, pass_app
 from .encryption_options import decryption_key_options, offered_keys
 from .output import print_json
+from .params import NonEmptyPath
 
 
 @click.command("decrypt")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=NonEmptyPath(path_type=Path, expected="an encrypted export"))
 @decryption_key_options
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Plaintext file to write.")
+@click.option(
+    "-o",
+    "--output",
+    type=NonEmptyPath(path_type=Path, expected="a file name"),
+    help="Plaintext file to write.",
+)
 @click.option("--decompress", is_flag=True, help="Also undo the export's compression.")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

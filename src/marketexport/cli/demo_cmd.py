@@ -14,6 +14,7 @@ from ..request import build_request
 from ..store import open_store
 from . import AppContext, pass_app
 from .output import export_progress
+from .params import NonEmptyPath
 
 DEMO_EXPORTS = (
     ("ohlcv", "csv", "gzip", ("BTC/USDT",)),
@@ -24,7 +25,11 @@ DEMO_EXPORTS = (
 
 
 @click.command("demo")
-@click.option("--output", type=click.Path(path_type=Path), help="Output directory.")
+@click.option(
+    "--output",
+    type=NonEmptyPath(path_type=Path, expected="a directory"),
+    help="Output directory.",
+)
 @pass_app
 def demo_command(app: AppContext, output: Path | None) -> None:
     """Build a realistic sample store, export it in four formats and verify the files.

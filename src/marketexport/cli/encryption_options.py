@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..export.encryption import SCHEMES, DecryptionKeys, EncryptionSpec
+from .params import NonEmptyPath
 
 
 def encryption_decorators() -> list[Callable[..., Any]]:
@@ -23,7 +24,7 @@ def encryption_decorators() -> list[Callable[..., Any]]:
         click.option(
             "--key-file",
             "key_file",
-            type=click.Path(dir_okay=False),
+            type=NonEmptyPath(dir_okay=False, expected="a key file"),
             help="Key file (32-byte AES key, or Fernet keys); must be mode 0600.",
         ),
         click.option(
@@ -74,10 +75,14 @@ def decryption_key_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--key", "keys", multiple=True, help="Key name in the key directory (repeatable)."
         ),
-        click.option("--key-file", type=click.Path(dir_okay=False), help="AES or Fernet key file."),
+        click.option(
+            "--key-file",
+            type=NonEmptyPath(dir_okay=False, expected="a key file"),
+            help="AES or Fernet key file.",
+        ),
         click.option(
             "--identity",
-            type=click.Path(dir_okay=False),
+            type=NonEmptyPath(dir_okay=False, expected="a private key file"),
             help="Private key: RSA .pem (rsa2048) or age identity file (age).",
         ),
         click.option(

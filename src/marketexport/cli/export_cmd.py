@@ -18,6 +18,7 @@ from ..store import open_store
 from . import AppContext, pass_app
 from .encryption_options import encryption_decorators, encryption_from_options
 from .output import export_progress, print_json
+from .params import NonEmptyPath
 
 FORMAT_OPTIONS = {"csv_safe_for_spreadsheets"}
 
@@ -99,7 +100,11 @@ def result_summary(result: ExportResult) -> dict[str, Any]:
 
 @click.command("export")
 @export_options
-@click.option("--output", type=click.Path(path_type=Path), help="Output directory.")
+@click.option(
+    "--output",
+    type=NonEmptyPath(path_type=Path, expected="a directory"),
+    help="Output directory.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @pass_app
 def export_command(app: AppContext, output: Path | None, as_json: bool, **options: Any) -> None:

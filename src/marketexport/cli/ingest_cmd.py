@@ -10,10 +10,16 @@ from ..ingest import Hints, check_paths, ingest_paths
 from ..store import open_store
 from . import AppContext, pass_app
 from .output import print_json
+from .params import NonEmptyPath
 
 
 @click.command("ingest")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument(
+    "paths",
+    nargs=-1,
+    required=True,
+    type=NonEmptyPath(path_type=Path, expected="files or directories"),
+)
 @click.option("--exchange", help="Exchange for files that do not say it.")
 @click.option("--symbol", help="Symbol for files that do not say it (BTC/USDT, BTCUSDT...).")
 @click.option("--account", default="default", show_default=True, help="Account label.")

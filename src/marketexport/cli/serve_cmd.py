@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..tasks.store import TaskStore, task_store_path
 from . import AppContext, pass_app
 from .output import print_json
+from .params import NonEmptyPath
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,14 @@ logger = logging.getLogger(__name__)
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--tls-cert",
+    type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path, expected="a PEM certificate"),
+)
+@click.option(
+    "--tls-key",
+    type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path, expected="a PEM private key"),
+)
 @click.option("--no-runner", is_flag=True, help="Serve the API only; tasks run elsewhere.")
 @pass_app
 def serve_command(

@@ -144,7 +144,7 @@ def list_command(
     app: AppContext, state: str | None, owner: str | None, limit: int, as_json: bool
 ) -> None:
     """List tasks, newest first."""
-    wanted = check_state(state) if state else None
+    wanted = check_state(state) if state is not None else None
     store = open_tasks(app)
     try:
         tasks = store.list(state=wanted, owner=owner, limit=limit)

@@ -12,14 +12,15 @@ from ..export.verify import verify_export
 from . import AppContext, pass_app
 from .encryption_options import decryption_key_options, offered_keys
 from .output import print_json
+from .params import NonEmptyPath
 
 
 @click.command("verify")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=NonEmptyPath(path_type=Path, expected="an export or its manifest"))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--public-key",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=NonEmptyPath(path_type=Path, dir_okay=False, expected="a minisign .pub file"),
     help="minisign public key: check the signatures of the manifest and SHA256SUMS.",
 )
 @decryption_key_options
