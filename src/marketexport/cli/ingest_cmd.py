@@ -41,6 +41,13 @@ def ingest_command(
         reports = ingest_paths(list(paths), store, hints)
     finally:
         store.close()
+    if not reports:
+        shown = ", ".join(str(path) for path in paths)
+        click.echo(
+            f"no files found under {shown} (hidden files and folders and .CHECKSUM, .md and "
+            ".txt files are skipped)",
+            err=True,
+        )
     if as_json:
         print_json([report.to_dict() for report in reports])
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import os
 import pkgutil
 import re
 import stat
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..datasets import Dataset
-from ..errors import ExportError, SourceError
-from ..request import check_account
+from ..errors import ExportError, RequestError, SourceError
+from ..request import check_account, check_exchange, check_symbol
 from ..store import Store
 
 logger = logging.getLogger(__name__)
@@ -44,8 +46,14 @@ class Hints:
 
     def __post_init__(self) -> None:
         # The account label is stored in every account row as given: judge its form here,
-        # where every caller (CLI, tests, library use) passes through.
+        # where every caller (CLI, tests, library use) passes through. An exchange or symbol
+        # is held to the rule `export` applies to its filters, so that nothing is imported
+        # that no export could ask for.
         check_account(self.account)
+        if self.exchange is not None:
+            check_exchange(self.exchange.strip().lower())
+        if self.symbol is not None:
+            check_symbol(self.symbol.strip())
 
 
 @dataclass(frozen=True)
@@ -138,18 +146,29 @@ def check_paths(paths: Iterable[Path]) -> None:
             check_regular(path)
 
 
+def _walk(folder: Path) -> list[Path]:
+    """Every non-directory entry below ``folder``, sorted; hidden directories are not
+    entered (``.git``, an editor's ``.cache``), and links to directories not followed."""
+    found: list[Path] = []
+    for root, directories, names in os.walk(folder):
+        directories[:] = [name for name in directories if not name.startswith(".")]
+        found.extend(Path(root) / name for name in names)
+    return sorted(found)
+
+
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Files to import: given files, and every entry below given directories, sorted.
 
-    Entries below a directory that are not regular files (named pipes, sockets, broken
-    links) are yielded too, so that :func:`ingest_file` reports them instead of leaving
-    them out in silence; given paths must be directories or regular files.
+    Hidden files and directories below a given directory are skipped (a hidden path given
+    by name is imported). Entries below a directory that are not regular files (named
+    pipes, sockets, broken links) are yielded too, so that :func:`ingest_file` reports them
+    instead of leaving them out in silence; given paths must be directories or regular files.
     """
     paths = list(paths)
     check_paths(paths)
     for path in paths:
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if not p.is_dir()):
+            for child in _walk(path):
                 if child.name.endswith(SKIPPED_SUFFIXES) or child.name.startswith("."):
                     continue
                 yield child
@@ -228,6 +247,29 @@ def pick_importer(path: Path) -> Importer:
     )
 
 
+def check_names(path: Path, parsed: list[Parsed]) -> None:
+    """Refuse the file when an exchange or symbol read from it breaks export's rule.
+
+    Such a value (``ÄÖ/€``, a quote mark, 300 characters) could be stored but never asked
+    for by ``export --exchange/--symbol``; the message names it and the file.
+    """
+    for part in parsed:
+        for column, check in (("exchange", check_exchange), ("symbol", check_symbol)):
+            if column not in part.table.column_names:
+                continue
+            for value in pc.unique(part.table[column]).to_pylist():
+                if value is None:
+                    continue
+                try:
+                    check(value)
+                except RequestError as exc:
+                    raise SourceError(
+                        f"{path}: the file gives an {exc}; file not imported",
+                        path=str(path),
+                        **{column: value},
+                    ) from None
+
+
 def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
     """Import one file in one transaction and report what it added."""
     report = FileReport(str(path))
@@ -237,6 +279,7 @@ def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
         importer = pick_importer(path)
         report.importer = importer.name
         parsed = importer.read(path, hints)
+        check_names(path, parsed)
         results = store.insert(
             [(part.dataset, part.table.to_batches(max_chunksize=65_536)) for part in parsed]
         )
