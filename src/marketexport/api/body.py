@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import RequestError
 from ..request import ExportRequest, build_request
+from ..tasks.model import MAX_PRIORITY, MIN_PRIORITY
 
 _AGE_RECIPIENT = re.compile(r"^age1[0-9a-z]{20,100}$")
 
@@ -40,7 +41,7 @@ class ExportBody(BaseModel):
     csv_safe_for_spreadsheets: bool = False
     encryption: EncryptionBody | None = None
     destination: str | None = Field(default=None, max_length=500)
-    priority: int = Field(default=0, ge=-100, le=100)
+    priority: int = Field(default=0, ge=MIN_PRIORITY, le=MAX_PRIORITY)
 
     def to_request(self) -> ExportRequest:
         options: dict[str, Any] = {}

@@ -15,7 +15,16 @@ from ..errors import RequestError
 from ..export.encryption import KeyRing, check_key_names
 from ..export.pipeline import Progress
 from ..tasks.executor import dispatch
-from ..tasks.model import DEFAULT_OWNER, Task, TaskState, check_state, iso_time
+from ..tasks.model import (
+    DEFAULT_OWNER,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Task,
+    TaskState,
+    check_priority,
+    check_state,
+    iso_time,
+)
 from ..tasks.runner import Runner
 from ..tasks.scheduler import scheduler_hooks
 from ..tasks.stats import task_stats
@@ -79,7 +88,9 @@ def describe(task: Task) -> list[str]:
     if task.started_at is not None:
         lines.append(f"  started:  {iso_time(task.started_at)}")
     if task.finished_at is not None:
-        lines.append(f"  finished: {iso_time(task.finished_at)} ({task.duration_s:.2f} s)")
+        # A task cancelled while pending ends without having started: no run time.
+        ran = "" if task.duration_s is None else f" ({task.duration_s:.2f} s)"
+        lines.append(f"  finished: {iso_time(task.finished_at)}{ran}")
     if task.not_before is not None and task.state == TaskState.PENDING:
         lines.append(f"  next try: {iso_time(task.not_before)}")
     if task.result:
@@ -102,7 +113,13 @@ def tasks_group() -> None:
 
 @tasks_group.command("submit")
 @export_options
-@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@click.option(
+    "--priority",
+    type=int,
+    default=0,
+    show_default=True,
+    help=f"Higher runs first ({MIN_PRIORITY} to {MAX_PRIORITY}).",
+)
 @click.option("--owner", default=DEFAULT_OWNER, show_default=True, help="Owner of the task.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), help="Runs before giving up.")
 @split_options
@@ -118,6 +135,7 @@ def submit_command(
     **options: Any,
 ) -> None:
     """Queue an export of DATASET (same arguments as export) and print the task id."""
+    check_priority(priority)
     request = request_from_options(options)
     check_key_names(request.encryption, request.sign_key, KeyRing.from_settings(app.settings))
     body = split_body(app.settings, request, options)

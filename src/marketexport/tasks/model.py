@@ -44,6 +44,26 @@ def check_state(text: str) -> TaskState:
         ) from None
 
 
+# The bounds of a task's priority: the same for the CLI, the HTTP API and library callers.
+MIN_PRIORITY = -100
+MAX_PRIORITY = 100
+
+
+def check_priority(priority: int) -> int:
+    """Validate a task priority: a whole number from -100 to 100, higher runs first."""
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not (MIN_PRIORITY <= priority <= MAX_PRIORITY)
+    ):
+        raise RequestError(
+            f"invalid priority {str(priority)!r} (expected a whole number from "
+            f"{MIN_PRIORITY} to {MAX_PRIORITY}; higher runs first)",
+            priority=str(priority),
+        )
+    return priority
+
+
 def check_owner(owner: str) -> str:
     """Validate an owner name; it becomes a directory name under the export root."""
     if not isinstance(owner, str) or not _OWNER.match(owner):

@@ -34,6 +34,7 @@ from .model import (
     Task,
     TaskState,
     check_owner,
+    check_priority,
     new_task_id,
 )
 from .schema import SCHEMA, task_from_row
@@ -154,6 +155,7 @@ class TaskStore(LeaseTransitions):
     ) -> tuple[Task, bool]:
         """Queue an export; returns the task and whether it was created just now."""
         check_owner(owner)
+        check_priority(priority)
         if max_attempts < 1:
             raise RequestError(f"invalid max_attempts {max_attempts!r} (expected >= 1)")
         if (schedule_id is None) != (scheduled_for_ns is None):
