@@ -6,7 +6,7 @@ import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..errors import DeliveryError
@@ -37,7 +37,7 @@ class LocalDestination:
         try:
             digest, size = self._copy(item, temp, progress)
             if size != item.size_bytes or digest != item.sha256:
-                temp.unlink(missing_ok=True)
+                _discard(temp)
                 raise DeliveryError(
                     f"copy of {item.name} in {self.directory} does not match its manifest "
                     f"({size} bytes, sha256 {digest}; expected {item.size_bytes} bytes, "
@@ -48,7 +48,7 @@ class LocalDestination:
             os.replace(temp, target)
             fsync_dir(self.directory)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
+            _discard(temp)
             raise DeliveryError(
                 f"delivering {item.name} to {self.directory} failed: {exc.strerror}",
                 destination=self.url,
@@ -96,7 +96,21 @@ class LocalDestination:
             os.close(fd)
 
     def remove(self, name: str) -> None:
-        (self.directory / name).unlink(missing_ok=True)
+        try:
+            (self.directory / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise DeliveryError(
+                f"removing {name} from {self.directory} failed: {exc.strerror}",
+                destination=self.url,
+                file=name,
+            ) from None
 
     def close(self) -> None:
         return None
+
+
+def _discard(temp: Path) -> None:
+    # Cleaning up must not hide the first error: on a read-only file system even unlinking
+    # a file that was never created fails (EROFS, not ENOENT).
+    with suppress(OSError):
+        temp.unlink(missing_ok=True)
