@@ -125,6 +125,10 @@ class TaskStateError(ExportError):
     exit_code = 2
 
 
+class ServiceError(ExportError):
+    """The HTTP service cannot start: its address is taken or cannot be listened on."""
+
+
 class BrokerError(ExportError):
     """The message broker (Redis, for the Celery executor) did not answer; names its URL
     with the password masked."""

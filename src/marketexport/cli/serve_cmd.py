@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import ssl
 import threading
 from pathlib import Path
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ServiceError
 from ..tasks.store import TaskStore, task_store_path
 from . import AppContext, pass_app
 from .output import print_json
@@ -40,14 +42,31 @@ def serve_command(
     no_runner: bool,
 ) -> None:
     """Run the HTTP API with the embedded runner and scheduler (API only with Celery)."""
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("give both --tls-cert and --tls-key, or neither")
+    if tls_cert is not None and tls_key is not None:
+        check_tls_files(tls_cert, tls_key)
+    # Bound before anything starts, so that a taken port is one line and exit code 1
+    # rather than a runner started, uvicorn's log and its own exit code.
+    sock = listen_socket(host, port)
+    with sock:
+        _serve_on(sock, app, tls_cert, tls_key, no_runner)
+
+
+def _serve_on(
+    sock: socket.socket,
+    app: AppContext,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    no_runner: bool,
+) -> None:
+    """Start the runner and scheduler beside the API and serve on ``sock`` until stopped."""
     import uvicorn
 
     from ..api.app import create_app
     from ..tasks.runner import Runner
     from ..tasks.scheduler import scheduler_hooks
 
-    if (tls_cert is None) != (tls_key is None):
-        raise ConfigError("give both --tls-cert and --tls-key, or neither")
     settings = app.settings
     tasks = TaskStore.open(settings)
     starts, stops = [], []
@@ -60,6 +79,7 @@ def serve_command(
         starts.append(start)
         stops.append(stop)
 
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         create_app(settings, tasks=tasks, on_start=starts, on_stop=stops),
         host=host,
@@ -74,8 +94,63 @@ def serve_command(
         # TLS 1.2 is the oldest version the service speaks.
         config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
     scheme = "https" if tls_cert else "http"
-    click.echo(f"marketexport serving on {scheme}://{host}:{port} (API under /v1)", err=True)
-    uvicorn.Server(config).run()
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"marketexport serving on {scheme}://{shown}:{port} (API under /v1)", err=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (as uvicorn would bind it), or a ServiceError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        hint = (
+            "; another process is listening there: stop it or choose another --port"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise ServiceError(
+            f"cannot listen on {host}:{port}: {reason}{hint}", host=host, port=port
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_tls_files(cert: Path, key: Path) -> None:
+    """Refuse a --tls-cert or --tls-key that TLS cannot use, naming the file and the form."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=str(cert))
+    except (ssl.SSLError, OSError, ValueError):
+        raise ConfigError(
+            f"--tls-cert {cert} holds no PEM certificate (expected a file with a "
+            "'-----BEGIN CERTIFICATE-----' block)",
+            path=str(cert),
+        ) from None
+    try:
+        context.load_cert_chain(str(cert), str(key), password=_no_password)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            raise ConfigError(
+                f"--tls-key {key} does not belong to the certificate in {cert} (expected the "
+                "private key the certificate was made for)",
+                path=str(key),
+            ) from None
+        raise ConfigError(
+            f"--tls-key {key} holds no unencrypted PEM private key (expected a file with a "
+            "'-----BEGIN PRIVATE KEY-----' block, or an RSA or EC one)",
+            path=str(key),
+        ) from None
+
+
+def _no_password() -> bytes:
+    # An encrypted key would make OpenSSL prompt on the terminal; it is refused instead.
+    raise ValueError("encrypted private key")
 
 
 @click.group("users")
