@@ -34,6 +34,23 @@ def _shorten(message: str, attrs: dict[str, Any]) -> str:
     return message
 
 
+_RETRY_PROMISE = "; will retry"
+
+
+def foreground_message(exc: Exception) -> str:
+    """The error's message for a command run by hand.
+
+    A transient error's "; will retry" is the promise of a task runner or worker; nothing
+    retries a command in the foreground, so it says what to do instead: the error's
+    ``hint``, or to run the command again.
+    """
+    message = str(exc)
+    if not message.endswith(_RETRY_PROMISE):
+        return message
+    hint = getattr(exc, "hint", None) or "run the command again once that has passed"
+    return f"{message[: -len(_RETRY_PROMISE)]}; {hint}"
+
+
 class ExportError(Exception):
     """Base of every error marketexport raises on purpose.
 
@@ -90,9 +107,19 @@ class StoreError(ExportError):
 
 
 class TransientStoreError(StoreError):
-    """A store fault that may pass (locked file, dropped connection)."""
+    """A store fault that may pass (locked file, dropped connection).
+
+    Its message ends "; will retry", which is true where a task runner or worker meets it;
+    ``hint`` says what a person who ran a command by hand can do instead (the CLI shows it).
+    """
 
     retryable = True
+
+
+BUSY_HINT = (
+    "wait until the other process using it (an export, ingest, serve or worker) has "
+    "finished, then run the command again"
+)
 
 
 class FormatError(ExportError):
@@ -105,6 +132,13 @@ class CompressionError(ExportError):
 
 class EncryptionError(ExportError):
     """Encryption or decryption failed (wrong key, tampered or truncated file)."""
+
+
+class KeyFileError(EncryptionError, ConfigError):
+    """A key file or named key holds no usable key (wrong length or form): bad input, so
+    exit code 2, and still an EncryptionError to code that catches those."""
+
+    exit_code = 2
 
 
 class SinkError(ExportError):

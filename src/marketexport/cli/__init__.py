@@ -20,7 +20,7 @@ import click
 
 from .. import __version__
 from ..config import Settings, load_settings
-from ..errors import ExportError
+from ..errors import ExportError, foreground_message
 from .params import NonEmptyPath, NonEmptyText
 
 logger = logging.getLogger("marketexport")
@@ -103,7 +103,8 @@ except KeyboardInterrupt:
 
 
 def fail(exc: ExportError) -> int:
-    click.echo(f"{type(exc).__name__}: {exc}", err=True)
+    """Print the error as one line (what to do, not "will retry") and return its exit code."""
+    click.echo(f"{type(exc).__name__}: {foreground_message(exc)}", err=True)
     return exc.exit_code
 
 

@@ -20,6 +20,8 @@ from .sink import write_atomic
 
 MANIFEST_SUFFIX = ".manifest.json"
 SUMS_NAME = "SHA256SUMS"
+_DICT_OR_NULL = (dict, type(None))
+_TEXT_OR_NULL = (str, type(None))
 
 
 @dataclass
@@ -74,34 +76,92 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        try:
-            return cls(
-                file=data["file"],
-                dataset=data["dataset"],
-                format=data["format"],
-                compression=data["compression"],
-                request=data["request"],
-                rows=int(data["rows"]),
-                payload_bytes=int(data["bytes"]["payload"]),
-                file_bytes=int(data["bytes"]["file"]),
-                payload_sha256=data["sha256"]["payload"],
-                file_sha256=data["sha256"]["file"],
-                schema=data["schema"],
-                time_unit=data["time_unit"],
-                first_time=data["first_time"],
-                last_time=data["last_time"],
-                created_at=data["created_at"],
-                version=data["version"],
-                notes=data.get("notes", {}),
-                extra=data.get("extra", {}),
-                encryption=data.get("encryption"),
-                signed_by=data.get("signed_by"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ManifestError(f"manifest is missing or has a malformed field: {exc}") from None
+        """The manifest in ``data``, or a ManifestError naming the first field that is
+        missing or of the wrong type and what it should hold."""
+        fields = {
+            "file": manifest_field(data, "file", str, "the export's file name"),
+            "dataset": manifest_field(data, "dataset", str, "a dataset name"),
+            "format": manifest_field(data, "format", str, "a format name"),
+            "compression": manifest_field(data, "compression", str, "a codec name"),
+            "request": manifest_field(data, "request", dict, "an object"),
+            "rows": manifest_field(data, "rows", int, "a row count"),
+            "payload_bytes": manifest_field(data, "bytes.payload", int, "a byte count"),
+            "file_bytes": manifest_field(data, "bytes.file", int, "a byte count"),
+            "payload_sha256": manifest_field(data, "sha256.payload", str, "a SHA-256 in hex"),
+            "file_sha256": manifest_field(data, "sha256.file", str, "a SHA-256 in hex"),
+            "schema": manifest_field(data, "schema", list, "a list of columns"),
+        }
+        for column in fields["schema"]:
+            if not (isinstance(column, dict) and isinstance(column.get("name"), str)):
+                raise ManifestError(
+                    "manifest field 'schema' is malformed (expected a list of objects with "
+                    "a 'name' and a 'type')"
+                )
+        return cls(
+            **fields,
+            time_unit=manifest_field(data, "time_unit", str, "ms, us or ns"),
+            first_time=manifest_field(data, "first_time", _TEXT_OR_NULL, "a time or null"),
+            last_time=manifest_field(data, "last_time", _TEXT_OR_NULL, "a time or null"),
+            created_at=manifest_field(data, "created_at", str, "a time"),
+            version=manifest_field(data, "version", str, "a version"),
+            notes=manifest_field(data, "notes", dict, "an object", default={}),
+            extra=manifest_field(data, "extra", dict, "an object", default={}),
+            encryption=manifest_field(data, "encryption", _DICT_OR_NULL, "an object", default=None),
+            signed_by=manifest_field(data, "signed_by", _TEXT_OR_NULL, "a key id", default=None),
+        )
 
     def to_bytes(self) -> bytes:
         return (json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n").encode()
+
+
+_REQUIRED = object()
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "text",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
+
+
+def manifest_field(
+    data: dict[str, Any],
+    path: str,
+    kinds: type | tuple[type, ...],
+    expected: str,
+    *,
+    default: Any = _REQUIRED,
+    within: str = "",
+) -> Any:
+    """The value at ``path`` (dotted) of a manifest, checked against ``kinds``.
+
+    Raises a ManifestError naming the field (``within`` + ``path``, e.g. ``parts[2].rows``)
+    and ``expected`` when it is missing (and has no ``default``) or of another type.
+    """
+    value: Any = data
+    parts = path.split(".")
+    path = within + path
+    for depth, part in enumerate(parts):
+        if not isinstance(value, dict):
+            above = within + ".".join(parts[:depth])
+            found = _JSON_TYPES.get(type(value), type(value).__name__)
+            raise ManifestError(
+                f"manifest field {above!r} is malformed: {found} (expected an object)"
+            )
+        if part not in value:
+            if default is not _REQUIRED:
+                return default
+            raise ManifestError(f"manifest field {path!r} is missing (expected {expected})")
+        value = value[part]
+    wrong_bool = isinstance(value, bool) and kinds is int
+    if wrong_bool or not isinstance(value, kinds):
+        found = _JSON_TYPES.get(type(value), type(value).__name__)
+        raise ManifestError(f"manifest field {path!r} is malformed: {found} (expected {expected})")
+    if kinds is int and value < 0:
+        raise ManifestError(f"manifest field {path!r} is negative (expected {expected})")
+    return value
 
 
 def schema_description(schema: pa.Schema) -> list[dict[str, str]]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..errors import ExportError, ManifestError
 from .compression import iter_decompressed
-from .manifest import MANIFEST_SUFFIX, read_manifest, update_sums
+from .manifest import MANIFEST_SUFFIX, manifest_field, read_manifest, update_sums
 from .sink import FileSink, write_atomic
 
 PARTS_KIND = "parts"
@@ -158,15 +158,53 @@ def is_parts_manifest(manifest_file: Path) -> bool:
 
 
 def read_parts_manifest(manifest_file: Path) -> dict[str, Any]:
+    """The parts manifest's document, with every field verify reads checked."""
     try:
         data = json.loads(manifest_file.read_text(encoding="utf-8"))
         if data.get("kind") != PARTS_KIND or not isinstance(data.get("parts"), list):
             raise ValueError("not a parts manifest")
-        return dict(data)
     except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
         raise ManifestError(
             f"parts manifest {manifest_file} cannot be read: {exc}", path=str(manifest_file)
         ) from None
+    try:
+        _check_parts_fields(data)
+    except ManifestError as exc:
+        raise ManifestError(f"{manifest_file}: {exc}", path=str(manifest_file)) from None
+    return dict(data)
+
+
+_PART_FIELDS = (
+    ("part", int, "a part number"),
+    ("file", str, "a file name"),
+    ("manifest", str, "a manifest file name"),
+    ("manifest_sha256", str, "a SHA-256 in hex"),
+    ("rows", int, "a row count"),
+    ("bytes.file", int, "a byte count"),
+    ("sha256.file", str, "a SHA-256 in hex"),
+)
+_JOINED_FIELDS = (
+    ("sha256.file", str, "a SHA-256 in hex"),
+    ("sha256.payload", str, "a SHA-256 in hex"),
+    ("bytes.payload", int, "a byte count"),
+)
+
+
+def _check_parts_fields(data: dict[str, Any]) -> None:
+    manifest_field(data, "file", str, "the joined file's name")
+    manifest_field(data, "compression", str, "a codec name")
+    manifest_field(data, "rows", int, "a row count")
+    for index, entry in enumerate(data["parts"]):
+        if not isinstance(entry, dict):
+            raise ManifestError(
+                f"manifest field 'parts[{index}]' is malformed (expected an object)"
+            )
+        for path, kind, expected in _PART_FIELDS:
+            manifest_field(entry, path, kind, expected, within=f"parts[{index}].")
+    joined = manifest_field(data, "joined", (dict, type(None)), "an object or null", default=None)
+    if joined is not None:
+        for path, kind, expected in _JOINED_FIELDS:
+            manifest_field(joined, path, kind, expected, within="joined.")
 
 
 def verify_parts(manifest_file: Path, **options: Any) -> VerifyReport:

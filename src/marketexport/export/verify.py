@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExportError, ManifestError
+from ..errors import ConfigError, ExportError, ManifestError, NotFoundError
 from .compression import iter_decompressed
 from .encryption import DecryptionKeys, Decryptor, KeyRing
 from .encryption.decrypt import iter_decrypted
@@ -107,7 +107,15 @@ def verify_export(
     without ``public_key`` is checked with the key ring's signing key of the fingerprint it
     names; when there is none, ``report.signature`` is "not checked" and ``skipped`` says so.
     """
+    if public_key is not None:
+        check_public_key(public_key)
     export_file, manifest_file = resolve_paths(path)
+    if not export_file.exists() and not manifest_file.exists():
+        raise NotFoundError(
+            f"{path} does not exist (expected an export file, or its manifest "
+            f"{manifest_file.name})",
+            path=str(path),
+        )
     from .parts import is_parts_manifest, verify_parts
 
     if is_parts_manifest(manifest_file):  # a split export: each part is verified
@@ -182,6 +190,21 @@ def _summarize_decrypted_file(
         return summarize_payload(manifest, iter([]), plain)
     finally:
         plain.unlink(missing_ok=True)
+
+
+def check_public_key(path: Path) -> None:
+    """A public key the caller names must exist and be one: otherwise it is bad input (exit
+    code 2), not a verification that failed."""
+    if not path.is_file():
+        raise NotFoundError(
+            f"public key {path} does not exist (expected a minisign public key file, such as "
+            "<key dir>/NAME.minisign.pub)",
+            path=str(path),
+        )
+    try:
+        read_public_key(path)
+    except ManifestError as exc:
+        raise ConfigError(str(exc), path=str(path)) from None
 
 
 def _verify_signatures(

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..datasets import Dataset
-from ..errors import ExportError, RequestError, SourceError
+from ..errors import ExportError, RequestError, SourceError, foreground_message
 from ..request import check_account, check_exchange, check_symbol
 from ..store import Store
 
@@ -284,7 +284,7 @@ def ingest_file(path: Path, store: Store, hints: Hints) -> FileReport:
             [(part.dataset, part.table.to_batches(max_chunksize=65_536)) for part in parsed]
         )
     except ExportError as exc:
-        report.error = str(exc)
+        report.error = foreground_message(exc)  # an import is not retried
         logger.info("import of %s refused: %s", path, exc)
         return report
     except (ValueError, pa.ArrowException, OSError, UnicodeError) as exc:

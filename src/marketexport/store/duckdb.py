@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from ..datasets import DATASETS, DECIMAL_SQL, Dataset
-from ..errors import ConfigError, StoreError, TransientStoreError
+from ..errors import BUSY_HINT, ConfigError, StoreError, TransientStoreError
 from ..request import Filter
 from .base import InsertResult, ScanStats
 from .sql import order_clause, quote_ident, where_clause
@@ -62,6 +62,7 @@ def _wrap(exc: Exception, path: Path) -> StoreError:
             f"the store {path} is busy (held by another process): {text.splitlines()[0]}; "
             "will retry",
             path=str(path),
+            hint=BUSY_HINT,
         )
     return StoreError(
         f"store {path}: {text.splitlines()[0] if text else type(exc).__name__}", path=str(path)

@@ -75,5 +75,7 @@ def store_error(
         return TransientStoreError(
             f"{where}: connection lost or refused ({first}); will retry",
             database=where_db,
+            hint="check that the PostgreSQL server is running and reachable at the URL's host "
+            "and port, then run the command again",
         )
     return StoreError(f"{where}: {first}", database=where_db)

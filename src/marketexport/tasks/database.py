@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import StoreError, TransientStoreError
+from ..errors import BUSY_HINT, StoreError, TransientStoreError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -127,7 +127,9 @@ class SqliteTaskDatabase:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
             return TransientStoreError(
-                f"the task store {self.path} is busy: {text}; will retry", path=str(self.path)
+                f"the task store {self.path} is busy: {text}; will retry",
+                path=str(self.path),
+                hint=BUSY_HINT,
             )
         return StoreError(f"task store {self.path}: {text}", path=str(self.path))
 

@@ -42,7 +42,7 @@ from psycopg.adapt import Loader
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
-from ..errors import StoreError, TransientStoreError
+from ..errors import BUSY_HINT, StoreError, TransientStoreError
 from ..store.pgerrors import describe_url, redact, store_error
 from .database import Connection, Cursor, Row
 
@@ -218,6 +218,7 @@ class PostgresTaskDatabase:
             return TransientStoreError(
                 f"the task store in {self.where} is busy: {first}; will retry",
                 database=self.where,
+                hint=BUSY_HINT,
             )
         error = store_error(exc, self.where, self._password, doing)
         if getattr(exc, "sqlstate", None) == INVALID_SCHEMA:

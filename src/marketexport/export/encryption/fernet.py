@@ -23,7 +23,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from ...errors import ConfigError, EncryptionError
+from ...errors import ConfigError, EncryptionError, KeyFileError
 from .base import ByteStage, DecryptionKeys, EncryptionSpec, Scheme
 from .container import PreambleStage, build_preamble
 from .keys import KeyRing, Secret, check_name, key_id, read_private
@@ -46,14 +46,14 @@ def parse_fernet_keys(data: bytes, where: str) -> list[Secret]:
         except (binascii.Error, ValueError):
             raw = b""
         if len(raw) != 32:
-            raise EncryptionError(
+            raise KeyFileError(
                 f"{where} holds a line that is not a Fernet key (expected urlsafe base64 of "
-                "32 bytes)",
+                f"32 bytes, found {len(raw)} bytes)",
                 path=where,
             )
         found.append(Secret(line.encode()))
     if not found:
-        raise EncryptionError(f"{where} holds no Fernet key", path=where)
+        raise KeyFileError(f"{where} holds no Fernet key", path=where)
     return found
 
 

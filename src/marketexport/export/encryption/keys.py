@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import ConfigError, EncryptionError, ExportError, NotFoundError
+from ...errors import ConfigError, ExportError, KeyFileError, NotFoundError
 
 KINDS = ("aes256", "rsa", "fernet", "signing", "age")
 _PRIVATE_SUFFIX = {
@@ -104,6 +104,7 @@ def check_private_file(path: Path) -> None:
         ) from None
     if not stat.S_ISREG(mode):
         raise ConfigError(f"key file {path} is not a regular file", path=str(path))
+    _refuse_public_key(path)
     if mode & 0o077:
         raise ConfigError(
             f"key file {path} is open to group or others (mode {stat.S_IMODE(mode):04o}); "
@@ -111,6 +112,38 @@ def check_private_file(path: Path) -> None:
             path=str(path),
             mode=f"{stat.S_IMODE(mode):04o}",
         )
+
+
+_PUBLIC_MARKS = (
+    b"-----BEGIN PUBLIC KEY-----",
+    b"-----BEGIN RSA PUBLIC KEY-----",
+    b"minisign public key",
+    b"ssh-rsa ",
+    b"ssh-ed25519 ",
+)
+_PRIVATE_MARKS = (b"PRIVATE KEY", b"SECRET KEY", b"secret key")
+_AGE_RECIPIENT = re.compile(rb"^\s*(#[^\n]*\n\s*)*age1[0-9a-z]{20,}\s*$")
+
+
+def _refuse_public_key(path: Path) -> None:
+    """A public key given where a private one is needed is named as such: its world-readable
+    mode is right for it, and "chmod 600" would be the wrong advice."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return  # the read that follows reports it
+    if any(mark in head for mark in _PRIVATE_MARKS):
+        return
+    if not (any(mark in head for mark in _PUBLIC_MARKS) or _AGE_RECIPIENT.match(head)):
+        return
+    private = path.name.replace(".pub.pem", ".pem").removesuffix(".pub")
+    beside = f" (for {path.name}, probably {private} beside it)" if private != path.name else ""
+    raise ConfigError(
+        f"key file {path} holds a public key; decrypting and signing need the private key"
+        f"{beside}; public keys are for --recipient and --public-key",
+        path=str(path),
+    )
 
 
 def read_private(path: Path) -> bytes:
@@ -140,7 +173,7 @@ def parse_aes_key(data: bytes, where: str) -> Secret:
     if decoded is not None and len(decoded) == AES_KEY_BYTES:
         return Secret(decoded)
     found = len(decoded) if decoded is not None else len(data)
-    raise EncryptionError(
+    raise KeyFileError(
         f"{where} does not hold a 32-byte AES-256 key (found {found} bytes; expected 32 raw "
         "bytes, 64 hex digits or base64 of 32 bytes; keys are never padded or cut)",
         path=where,
