@@ -147,10 +147,12 @@ def default_file_name(request: ExportRequest, first_ns: int | None, last_ns: int
 
 
 def _stamp(ns: int | None) -> str:
+    """An instant for a file name, ISO 8601 basic: ``20260915T000100Z``, with the fraction
+    the instant has (``20260915T000100.000000001Z``), so that bounds a nanosecond apart
+    never give one name."""
     if ns is None:
         return "none"
-    text = ns_to_iso(ns)
-    return text.replace("-", "").replace(":", "").replace(".", "")[:15] + "Z"
+    return ns_to_iso(ns).replace("-", "").replace(":", "")
 
 
 def prepare_output_dir(directory: Path) -> Path:
