@@ -247,26 +247,25 @@ def _prefetched(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[p
     handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stopping = threading.Event()
 
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stopping.is_set():
-                    try:
-                        handoff.put(batch, timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-                if stopping.is_set():
-                    return
-            item: Any = _DONE
-        except BaseException as exc:  # handed to the consumer, raised there
-            item = exc
+    def hand_over(item: Any) -> bool:
+        """Put ``item`` in the queue; False when the consumer has gone away meanwhile."""
         while not stopping.is_set():
             try:
                 handoff.put(item, timeout=0.05)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not hand_over(batch):
+                    return
+            last: Any = _DONE
+        except BaseException as exc:  # handed to the consumer, raised there
+            last = exc
+        hand_over(last)
 
     reader = threading.Thread(target=produce, name="export-scan", daemon=True)
     reader.start()
