@@ -90,6 +90,10 @@ class RequestError(ConfigError):
     """An export request is invalid: unknown dataset, column, format, bad range..."""
 
 
+class ConflictError(RequestError):
+    """A name that must be unique is taken (a schedule's): exit code 2, HTTP 409."""
+
+
 class NotFoundError(ExportError, LookupError):
     """A task, schedule, key or file that was asked for does not exist."""
 

@@ -1,5 +1,6 @@
 """POST /v1/tasks and /v1/schedules judge the export as `marketexport export` does: 422 with
-the CLI's one line, nothing stored, and a huge offending value echoed cut."""
+the CLI's one line, nothing stored, and a huge offending value echoed cut. A schedule name
+taken is 409; a task's error never lists the server's key names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 from marketexport.api.app import create_app
 from marketexport.api.auth import UserStore
 from marketexport.config import load_settings
-from marketexport.tasks.store import task_store_path
+from marketexport.demo import load_demo
+from marketexport.export.encryption.keys import KeyDirectory
+from marketexport.store.duckdb import DuckDBStore
+from marketexport.tasks.runner import Runner
+from marketexport.tasks.store import TaskStore, task_store_path
 
 from .test_key_names import Client
 
@@ -75,3 +80,48 @@ def test_a_megabyte_symbol_gives_a_short_422(client: Client) -> None:
     assert response.status_code == 422
     assert len(response.content) < 400
     assert "\u2026 (1000000 characters) (expected BASE/QUOTE" in response.json()["error"]["message"]
+
+
+def test_a_schedule_name_taken_is_409(client: Client) -> None:
+    body = {**SCHEDULE, "export": {"dataset": "ohlcv", "format": "csv"}}
+
+    first = client.post("/v1/schedules", json=body)
+    again = client.post("/v1/schedules", json=body)
+
+    assert first.status_code == 201
+    assert again.status_code == 409
+    assert again.json()["error"] == {
+        "type": "ConflictError",
+        "message": "a schedule named 'daily' already exists for owner 'alice' (remove it "
+        "first, or choose another name)",
+    }
+
+
+def test_a_task_failing_for_a_missing_key_names_no_other_key(tmp_path: Path) -> None:
+    settings = load_settings({"data_dir": tmp_path / "data"}, environ={})
+    store = DuckDBStore(Path(settings.store_url))
+    load_demo(store, minutes=10)
+    store.close()
+    keys = KeyDirectory(settings.key_path)
+    for name in ("vault", "auditor"):
+        keys.generate("aes256", name)
+    users = UserStore(task_store_path(settings))
+    users.add_user("alice", "user")
+    client = Client(create_app(settings), users.create_token("alice")[1])
+    users.close()
+    body = {"dataset": "ohlcv", "format": "csv", "encryption": {"scheme": "aes256", "key": "vault"}}
+    task_id = client.post("/v1/tasks", json=body).json()["id"]
+    keys.private_path("vault", "aes256").unlink()  # the key goes away before the task runs
+
+    tasks = TaskStore.open(settings)
+    try:
+        Runner(settings, tasks, concurrency=1).run(until_idle=True)
+    finally:
+        tasks.close()
+
+    task = client.get(f"/v1/tasks/{task_id}").json()
+    assert task["state"] == "failed"
+    assert task["error"]["message"] == (
+        "no key named 'vault' in the key directory ('marketexport keys list' shows its keys; "
+        "create one with 'marketexport keys generate KIND NAME')"
+    )

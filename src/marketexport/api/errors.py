@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
     ConfigError,
+    ConflictError,
     ExportError,
     NotFoundError,
     TaskStateError,
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 STATUS_BY_ERROR: tuple[tuple[type[ExportError], int], ...] = (
     (NotFoundError, 404),
     (TaskStateError, 409),
+    (ConflictError, 409),  # before ConfigError, of which it is one
     (ConfigError, 422),  # RequestError too: the same message the CLI prints
     (TransientStoreError, 503),
 )
@@ -44,7 +46,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON"},
     401: {"model": ErrorBody, "description": "No valid bearer token"},
     404: {"model": ErrorBody, "description": "No such task (or not the caller's)"},
-    409: {"model": ErrorBody, "description": "The task's state does not allow this"},
+    409: {
+        "model": ErrorBody,
+        "description": "The task's state does not allow this, or the name is taken",
+    },
     422: {"model": ErrorBody, "description": "Invalid request (same message as the CLI)"},
     503: {"model": ErrorBody, "description": "The store is busy; try again"},
 }

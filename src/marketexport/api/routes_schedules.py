@@ -59,7 +59,8 @@ def _with_next_runs(schedule: Schedule, count: int = 5) -> dict[str, Any]:
 def create_schedule(body: ScheduleBody, user: UserDep, state: ServiceDep) -> dict[str, Any]:
     """Store a schedule; each due instant will create exactly one export task."""
     request = body.export.to_request()
-    check_key_names(request.encryption, request.sign_key, KeyRing.from_settings(state.settings))
+    keys = KeyRing.from_settings(state.settings)
+    check_key_names(request.encryption, request.sign_key, keys, list_names=False)
     schedule = _schedules(state).add(
         body.name,
         cron=body.cron,

@@ -54,7 +54,8 @@ def _export_file(state: ServiceState, task: Task) -> Path:
 def create_task(body: ExportBody, user: UserDep, state: ServiceDep) -> dict[str, Any]:
     """Queue an export; the request is validated exactly as the CLI validates it."""
     request = body.to_request()
-    check_key_names(request.encryption, request.sign_key, KeyRing.from_settings(state.settings))
+    keys = KeyRing.from_settings(state.settings)
+    check_key_names(request.encryption, request.sign_key, keys, list_names=False)
     task = state.tasks.submit(request, owner=user.name, priority=body.priority)
     return dispatch(state.settings, state.tasks, task).to_dict()
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import NotFoundError, RequestError
+from ..errors import ConflictError, NotFoundError, RequestError
 from ..request import ExportRequest
 from ..timeparse import datetime_to_ns, ns_to_iso
 from .cron import CronSchedule, parse_cron
@@ -281,7 +281,7 @@ class ScheduleStore:
                 },
             ).rowcount
         if not added:
-            raise RequestError(
+            raise ConflictError(
                 f"a schedule named {schedule.name!r} already exists for owner "
                 f"{schedule.owner!r} (remove it first, or choose another name)",
                 name=schedule.name,

@@ -70,11 +70,19 @@ def check_encryption(spec: EncryptionSpec) -> EncryptionSpec:
 _KEY_KIND = {"aes256": "aes256", "fernet": "fernet", "age": "age"}
 
 
-def check_key_names(encryption: EncryptionSpec | None, sign_key: str | None, keys: KeyRing) -> None:
+def check_key_names(
+    encryption: EncryptionSpec | None,
+    sign_key: str | None,
+    keys: KeyRing,
+    *,
+    list_names: bool = True,
+) -> None:
     """Refuse key names that the key directory does not hold as keys of the needed kind.
 
     For requests that run later (tasks, schedules): they are refused when submitted rather
-    than failing at every run. Only names are read and shown, never a key's content.
+    than failing at every run. Only names are read and shown, never a key's content; with
+    ``list_names`` false (the HTTP API: the server's key names are not its users') the
+    message names only the key that was asked for.
     """
     wanted: list[tuple[str, str, str]] = []
     if encryption is not None and encryption.key and encryption.scheme in _KEY_KIND:
@@ -98,6 +106,8 @@ def check_key_names(encryption: EncryptionSpec | None, sign_key: str | None, key
             if found
             else f"unknown {role} {name!r}: the key directory has no such key"
         )
+        if not list_names:
+            raise RequestError(f"{problem} (expected the name of a key of kind {kind})", key=name)
         raise RequestError(
             f"{problem} ({kind} keys in the key directory: {listed}; create one with "
             f"'marketexport keys generate {kind} NAME')",

@@ -253,15 +253,18 @@ class KeyDirectory:
         return self.path / (name + suffix) if suffix else None
 
     def kind_of(self, name: str) -> str:
-        """The kind of the key called ``name``, or NotFoundError naming the known keys."""
+        """The kind of the key called ``name``, or NotFoundError naming it.
+
+        The message lists neither the directory nor its other keys: it reaches users of
+        the HTTP API through a failed task, and the server's key names are not theirs.
+        """
         check_name(name)
         for kind in KINDS:
             if self.private_path(name, kind).exists():
                 return kind
-        known = ", ".join(sorted({info.name for info in self.list()})) or "none"
         raise NotFoundError(
-            f"no key named {name!r} in {self.path} (known keys: {known}; create one with "
-            "'marketexport keys generate KIND NAME')",
+            f"no key named {name!r} in the key directory ('marketexport keys list' shows its "
+            "keys; create one with 'marketexport keys generate KIND NAME')",
             key=name,
         )
 
