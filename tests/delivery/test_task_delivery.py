@@ -71,7 +71,8 @@ def test_task_retried_after_a_cut_connection_completes_with_one_copy(
     records.append(done.to_dict())
     tasks.close()
     # The stored task records, as the task store keeps them on disk (database and WAL).
-    stored = [f.read_bytes().decode("latin-1") for f in tasks.path.parent.glob("*") if f.is_file()]
+    folder = Path(tasks.location).parent
+    stored = [f.read_bytes().decode("latin-1") for f in folder.glob("*") if f.is_file()]
     watch.add(json.dumps(records), *stored)
 
     assert seen, "the upload was never cut"

@@ -194,8 +194,9 @@ def test_cancel_of_a_running_export_ends_it_at_the_next_batch(
     run: CeleryRun, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small batches keep the export running for a while even on an idle machine, so the
-    # cancel below reaches it mid-run.
-    run.env_extra["MARKETEXPORT_BATCH_ROWS"] = "500"
+    # cancel below (after a status call of about a second) reaches it mid-run: at 500 rows
+    # a batch the whole export once finished before the cancel arrived.
+    run.env_extra["MARKETEXPORT_BATCH_ROWS"] = "100"
     for key, value in run.env().items():
         monkeypatch.setenv(key, value)
     run.start_worker()
