@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,10 @@ from marketexport.config import Settings
 # export, as DuckDB's COPY has: what `MARKETEXPORT_CPU_FRACTION=1 marketexport export` runs.
 DEFAULTS = Settings(cpu_fraction=1.0)
 
+# The candle store and the peak-RSS reading are export_speed's, so the figures compare.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from export_speed import _peak_rss_mb, build_store  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 COLUMNS = [
     "exchange", "symbol", "timeframe", "price_type", "time", "open", "high", "low", "close",
@@ -51,46 +54,6 @@ CASES = [
     ("xml", "marketexport"),
     ("xml", "lxml"),
 ]
-
-
-def build_store(path: Path, rows: int) -> None:
-    """N one-minute candles of one market with exchange-like decimals, via DuckDB SQL."""
-    import duckdb
-
-    from marketexport.store.duckdb import DuckDBStore
-
-    DuckDBStore(path).close()
-    con = duckdb.connect(str(path))
-    con.execute(
-        f"""
-        INSERT INTO ohlcv
-        SELECT 'binance', 'BTC/USDT', '1m', 'trade',
-               make_timestamp_ns((1577836800000 + i * 60000) * 1000000),
-               (30000 + (i % 9973) * 0.01)::DECIMAL(38,18),
-               (30010 + (i % 9967) * 0.01)::DECIMAL(38,18),
-               (29990 + (i % 9949) * 0.01)::DECIMAL(38,18),
-               (30005 + (i % 9941) * 0.01)::DECIMAL(38,18),
-               ((i % 100003) * 0.00001)::DECIMAL(38,18),
-               ((i % 100019) * 0.3000001)::DECIMAL(38,18),
-               (i % 5000)::BIGINT,
-               ((i % 99991) * 0.000005)::DECIMAL(38,18),
-               ((i % 99989) * 0.15)::DECIMAL(38,18)
-        FROM range({rows}) t(i)
-        """
-    ).fetchall()
-    con.close()
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS. Linux keeps ru_maxrss across exec, so a child would
-    report at least its parent's peak; VmHWM belongs to the process's own memory map."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _batches(store: Path, limit: int) -> Any:
