@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from marketexport.export.pipeline import _prefetched
+from marketexport.export.stages import prefetched
 
 
 def _scan_threads() -> list[threading.Thread]:
@@ -15,7 +15,7 @@ def _scan_threads() -> list[threading.Thread]:
 
 
 def test_items_arrive_in_order_and_the_thread_ends() -> None:
-    assert list(_prefetched(iter(range(100)))) == list(range(100))
+    assert list(prefetched(iter(range(100)))) == list(range(100))
     assert _scan_threads() == []
 
 
@@ -27,7 +27,7 @@ def test_an_error_in_the_scan_reaches_the_consumer_after_the_good_items() -> Non
 
     seen: list[int] = []
     with pytest.raises(ValueError, match="batch 3"):
-        for item in _prefetched(scan()):
+        for item in prefetched(scan()):
             seen.append(item)
     assert seen == [1, 2]
     assert _scan_threads() == []
@@ -41,7 +41,7 @@ def test_closing_early_stops_the_scan_before_close_returns() -> None:
             produced.append(i)
             yield i
 
-    stream = _prefetched(scan(), depth=1)
+    stream = prefetched(scan(), depth=1)
     assert next(stream) == 0
     stream.close()
     assert _scan_threads() == []

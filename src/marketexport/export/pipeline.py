@@ -9,13 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
 import re
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +45,7 @@ from .manifest import (
 )
 from .render import render_time
 from .sink import FileSink, check_replaceable, remove_files
+from .stages import encoded_in_order, prefetched
 
 logger = logging.getLogger(__name__)
 
@@ -233,81 +230,6 @@ def use_lean_allocator() -> None:
     pa.set_memory_pool(pool)
 
 
-_DONE = object()
-
-
-def _prefetched(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
-    """Read ``batches`` on a thread of its own, at most ``depth`` batches ahead.
-
-    For a writer that must run alone (Parquet), the store's scan then overlaps with the
-    writing instead of alternating with it: both spend their time outside the GIL. The
-    reading thread has stopped when this generator ends or is closed, so the caller may
-    close the store's reader afterwards.
-    """
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stopping = threading.Event()
-
-    def hand_over(item: Any) -> bool:
-        """Put ``item`` in the queue; False when the consumer has gone away meanwhile."""
-        while not stopping.is_set():
-            try:
-                handoff.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not hand_over(batch):
-                    return
-            last: Any = _DONE
-        except BaseException as exc:  # handed to the consumer, raised there
-            last = exc
-        hand_over(last)
-
-    reader = threading.Thread(target=produce, name="export-scan", daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stopping.set()
-        reader.join()
-
-
-def _iter_encoded(
-    batches: Iterator[pa.RecordBatch],
-    encode: Callable[[pa.RecordBatch], Any],
-    threads: int,
-) -> Iterator[tuple[pa.RecordBatch, Any]]:
-    """Encode batches on a small thread pool, yielding results in batch order."""
-    if threads <= 1:
-        for batch in batches:
-            yield batch, encode(batch)
-        return
-    pending: deque[tuple[pa.RecordBatch, Future[Any]]] = deque()
-    with ThreadPoolExecutor(threads, thread_name_prefix="encode") as pool:
-        try:
-            for batch in batches:
-                pending.append((batch, pool.submit(encode, batch)))
-                if len(pending) >= threads:
-                    done_batch, future = pending.popleft()
-                    yield done_batch, future.result()
-            while pending:
-                done_batch, future = pending.popleft()
-                yield done_batch, future.result()
-        finally:
-            for _, future in pending:
-                future.cancel()
-
-
 def _open_scan(
     store: Store,
     writer: Any,
@@ -435,12 +357,12 @@ def run_export(
             check_cancel()
             emit(writer.header())
             if as_lines:  # finished text: nothing to spread over threads
-                encoded_batches = _iter_encoded(conformed, encode, 1)
+                encoded_batches = encoded_in_order(conformed, encode, 1)
             elif fmt.parallel:
-                encoded_batches = _iter_encoded(conformed, encode, threads)
+                encoded_batches = encoded_in_order(conformed, encode, threads)
             else:
-                source = _prefetched(conformed) if threads > 1 else conformed
-                encoded_batches = _iter_encoded(source, encode, 1)
+                source = prefetched(conformed) if threads > 1 else conformed
+                encoded_batches = encoded_in_order(source, encode, 1)
                 stages.append(source)
             stages.insert(0, encoded_batches)
             for batch, encoded in encoded_batches:
