@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from marketexport.cli import main
-from marketexport.config import load_settings
 from marketexport.errors import ConfigError, RequestError, shown_value
 from marketexport.request import build_request
-from marketexport.tasks.store import TaskStore
+from tests.tasks.helpers import queued_tasks
 
 
 def _refusal(**fields: object) -> str:
@@ -97,14 +96,6 @@ def test_shown_value_keeps_short_text_whole() -> None:
     assert shown_value("y" * 81) == repr("y" * 80) + "\u2026 (81 characters)"
 
 
-def _queued(data_dir: Path) -> int:
-    store = TaskStore.open(load_settings({"data_dir": data_dir}, environ={}))
-    try:
-        return len(store.list())
-    finally:
-        store.close()
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -125,7 +116,7 @@ def test_queued_requests_are_refused_when_submitted(
 
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("RequestError: ") and err.count("\n") == 1
-    assert _queued(data_dir) == 0
+    assert queued_tasks(data_dir) == 0
 
 
 @pytest.mark.parametrize("columns", ["price,price", ",", ""])

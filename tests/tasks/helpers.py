@@ -1,4 +1,5 @@
-"""Store wrappers for runner tests: slow, counting and failing stores, and a task watcher."""
+"""Store wrappers for runner tests (slow, counting and failing stores), a task watcher, and
+the count of tasks queued in a data directory."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from marketexport.config import load_settings
 from marketexport.datasets import Dataset
 from marketexport.errors import TransientStoreError
 from marketexport.request import Filter
@@ -107,3 +109,12 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.005)
+
+
+def queued_tasks(data_dir: Path) -> int:
+    """How many tasks the data directory's task store holds, in any state."""
+    store = TaskStore.open(load_settings({"data_dir": data_dir}, environ={}))
+    try:
+        return len(store.list())
+    finally:
+        store.close()

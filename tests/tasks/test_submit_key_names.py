@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from marketexport.cli import main
-from marketexport.config import load_settings
 from marketexport.export.encryption import KeyRing
 from marketexport.export.encryption.keys import KeyDirectory
-from marketexport.tasks.store import TaskStore
+from tests.tasks.helpers import queued_tasks
 
 
 @pytest.fixture
@@ -25,14 +24,6 @@ def data_dir(tmp_path: Path) -> Path:
 
 def _submit(data_dir: Path, *args: str) -> int:
     return main(["--data-dir", str(data_dir), "tasks", "submit", "ohlcv", "--format", "csv", *args])
-
-
-def _queued(data_dir: Path) -> int:
-    store = TaskStore.open(load_settings({"data_dir": data_dir}, environ={}))
-    try:
-        return len(store.list())
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize(
@@ -73,16 +64,16 @@ def test_submit_refuses_key_names_the_directory_lacks(
     captured = capsys.readouterr()
     assert code == 2
     assert captured.err == message and captured.out == ""
-    assert _queued(data_dir) == 0
+    assert queued_tasks(data_dir) == 0
 
 
-def test_submit_with_keys_that_exist_is_queued(
+def test_submit_with_keys_that_exist_isqueued_tasks(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = _submit(data_dir, "--encrypt", "aes256", "--key", "vault", "--sign", "release")
 
     assert code == 0, capsys.readouterr().err
-    assert _queued(data_dir) == 1
+    assert queued_tasks(data_dir) == 1
 
 
 def test_default_signing_key_setting_is_checked_too(data_dir: Path) -> None:
