@@ -18,7 +18,7 @@ from marketexport.errors import StoreError
 from marketexport.export.pipeline import ExportResult, run_export
 from marketexport.request import build_request
 from marketexport.store.duckdb import DuckDBStore
-from marketexport.store.pgrender import find_decimal_misfit
+from marketexport.store.pgrender import find_decimal_misfit, line_parts
 from tests.store.conftest import run_sql
 from tests.store.samples import sample_table
 
@@ -133,6 +133,65 @@ def test_times_before_1970_render_like_duckdb(
 
     assert from_pg.manifest.first_time == "1969-12-30T23:59:59.999999999Z"
     assert_same(from_pg, from_duck)
+
+
+@pytest.mark.parametrize(
+    ("symbols", "commas"),
+    [
+        (('q"uote', "new\nline", "", "cr\rhere", "plain"), False),
+        (("a,b", "plain", ""), True),
+    ],
+    ids=["quotes-without-commas", "comma"],
+)
+def test_awkward_text_in_joined_columns_renders_like_duckdb(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path, symbols: tuple[str, ...], commas: bool
+) -> None:
+    """exchange, symbol, timeframe and price_type are never NULL, so the server joins them
+    with commas unless a value holds one; quotes, line breaks and empty values are then
+    quoted by the client after it splits them apart again."""
+    table = sample_table(OHLCV, 30, "ms")
+    names = pa.array([symbols[i % len(symbols)] for i in range(table.num_rows)], pa.string())
+    fill(
+        pg_store, duck, OHLCV, table.set_column(table.column_names.index("symbol"), "symbol", names)
+    )
+    lines_only(pg_store)
+
+    pg_store.stats(OHLCV, [])
+    assert pg_store._parked[("ohlcv", ())][3] is commas
+    from_pg, from_duck = export_both(pg_store, duck, tmp_path, dataset="ohlcv")
+
+    assert_same(from_pg, from_duck)
+    text = from_pg.path.read_bytes()
+    for symbol in symbols:
+        if any(c in symbol for c in ',"\r\n') or not symbol:
+            assert b',"' + symbol.replace('"', '""').encode() + b'",' in text
+
+
+def test_parts_join_neighbours_and_leave_nanos_out_unless_needed(pg_store: Any) -> None:
+    pg_store.insert([(OHLCV, sample_table(OHLCV, 10).to_batches())])
+    connection = pg_store._begin_read()
+    try:
+        table = pg_store.table(OHLCV, connection)
+    finally:
+        pg_store._end(connection, True)
+    names = ["exchange", "symbol", "time", "open", "close", "timeframe"]
+
+    joined = line_parts(table, names, "ms", join_texts=True)
+    apart = line_parts(table, names, "ns", join_texts=False)
+
+    assert [(p.kind, p.names, p.nanos) for p in joined] == [
+        ("text", ("exchange", "symbol"), False),
+        ("time", ("time",), False),
+        ("numbers", ("open", "close"), False),
+        ("text", ("timeframe",), False),
+    ]
+    assert [(p.kind, p.names, p.nanos) for p in apart] == [
+        ("text", ("exchange",), False),
+        ("text", ("symbol",), False),
+        ("time", ("time",), True),
+        ("numbers", ("open", "close"), False),
+        ("text", ("timeframe",), False),
+    ]
 
 
 @pytest.mark.parametrize(

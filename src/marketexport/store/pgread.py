@@ -64,7 +64,7 @@ def misfit_error(name: str, value: str, where: str, kind: str = "decimal") -> St
     )
 
 
-def _times(micros: pa.Array, nanos: pa.Array) -> pa.Array:
+def join_nanos(micros: pa.Array, nanos: pa.Array) -> pa.Array:
     """timestamp[ns] from a timestamp[us] column and its 0-999 nanos."""
     whole = pc.multiply_checked(pc.cast(micros, pa.int64()), 1000)
     joined = pc.add_checked(whole, pc.cast(nanos, pa.int64()))
@@ -85,7 +85,7 @@ def to_store_batch(
         if column.kind == "decimal":
             data = _decimals(data, name, where)
         elif column.kind == "time":
-            data = _times(data, batch.column(nanos_name(name)))
+            data = join_nanos(data, batch.column(nanos_name(name)))
         elif data.type != column.arrow_type:
             data = pc.cast(data, column.arrow_type)
         arrays.append(data)

@@ -54,7 +54,8 @@ from .pgrender import (
     LINE_LAYOUTS,
     LINE_SCHEMA,
     LINES_SINCE_VERSION,
-    checked_lines,
+    assembled_lines,
+    line_parts,
     line_sql,
     misfit_sql,
 )
@@ -82,7 +83,8 @@ class PostgresStore:
         self.layout: Layout = parse_layout(getattr(settings, "postgres", None))
         self._lock = threading.Lock()
         self._idle: list[Any] = []
-        self._parked: dict[tuple[str, tuple[Filter, ...]], tuple[Any, float, ScanStats]] = {}
+        # selection -> (connection, parked at, its stats, whether a text value holds a comma)
+        self._parked: dict[tuple[str, tuple[Filter, ...]], tuple[Any, float, ScanStats, bool]] = {}
         self._bound: dict[str, BoundTable] = {}
         self._closed = False
         # Connect now, so that a wrong password or database is reported before any work.
@@ -229,15 +231,15 @@ class PostgresStore:
         parked = self._unpark(key)
         return parked[0] if parked is not None else self._begin_read()
 
-    def _unpark(self, key: tuple[str, tuple[Filter, ...]]) -> tuple[Any, ScanStats] | None:
+    def _unpark(self, key: tuple[str, tuple[Filter, ...]]) -> tuple[Any, ScanStats, bool] | None:
         """The transaction ``stats`` parked for this selection and its stats, if recent."""
         with self._lock:
             parked = self._parked.pop(key, None)
         if parked is None:
             return None
-        connection, parked_at, stats = parked
+        connection, parked_at, stats, commas = parked
         if time.monotonic() - parked_at <= PARK_MAX_S:
-            return connection, stats
+            return connection, stats, commas
         self._end(connection, True)
         return None
 
@@ -262,7 +264,7 @@ class PostgresStore:
             params = Params()
             where = where_sql(table, filters, params)
             self._bind_params(connection, params)
-            rows, first_us, last_us, needs_ns, needs_us = self._run(
+            rows, first_us, last_us, needs_ns, needs_us, commas = self._run(
                 connection, stats_sql(table, where)
             )[0]
             first_ns = None if first_us is None else int(first_us) * 1000
@@ -279,10 +281,16 @@ class PostgresStore:
             raise self._error(exc) from exc
         unit = "ns" if needs_ns else "us" if needs_us else "ms"
         stats = ScanStats(int(rows), first_ns, last_ns, unit)
-        self._park(key, connection, stats)
+        self._park(key, connection, stats, bool(commas))
         return stats
 
-    def _park(self, key: tuple[str, tuple[Filter, ...]], connection: Any, stats: ScanStats) -> None:
+    def _park(
+        self,
+        key: tuple[str, tuple[Filter, ...]],
+        connection: Any,
+        stats: ScanStats,
+        commas: bool,
+    ) -> None:
         """Keep a transaction open for the scan that follows; the oldest beyond a few ends."""
         ended = []
         now = time.monotonic()
@@ -290,10 +298,10 @@ class PostgresStore:
             previous = self._parked.pop(key, None)
             if previous is not None:
                 ended.append(previous[0])
-            for other, (_, parked_at, _) in list(self._parked.items()):
+            for other, (_, parked_at, _, _) in list(self._parked.items()):
                 if now - parked_at > PARK_MAX_S:
                     ended.append(self._parked.pop(other)[0])
-            self._parked[key] = (connection, now, stats)
+            self._parked[key] = (connection, now, stats, commas)
             while len(self._parked) > MAX_PARKED:
                 ended.append(self._parked.pop(next(iter(self._parked)))[0])
         for old in ended:
@@ -335,11 +343,11 @@ class PostgresStore:
         parked = self._unpark((spec.name, tuple(filters)))
         if parked is None:
             return None
-        connection, stats = parked
+        connection, stats, commas = parked
         bounds = [ns for ns in (stats.first_ns, stats.last_ns) if ns is not None]
         if not all(-(2**63) <= ns < 2**63 for ns in bounds):
             # the batch scan stops on such a time with its own error
-            self._park((spec.name, tuple(filters)), connection, stats)
+            self._park((spec.name, tuple(filters)), connection, stats, commas)
             return None
         try:
             # Compiling the line's expressions costs more than it saves (0.1-0.2 s in each
@@ -351,15 +359,16 @@ class PostgresStore:
 
         def build(table: BoundTable, where: str) -> tuple[str, dict[str, Any]]:
             label = f"table {table.label!r} of {self.where}"
-            check = partial(
-                checked_lines,
+            parts = line_parts(table, columns, stats.time_unit, join_texts=not commas)
+            assemble = partial(
+                assembled_lines,
+                parts=parts,
                 spec=spec,
-                columns=columns,
+                time_unit=stats.time_unit,
                 where=label,
                 misfit_time=lambda: self._misfit(table, filters, columns, label),
             )
-            query = line_sql(table, columns, stats.time_unit, where)
-            return query, {"convert": check, "schema": LINE_SCHEMA}
+            return line_sql(table, parts, where), {"convert": assemble, "schema": LINE_SCHEMA}
 
         return self._stream(connection, spec, filters, columns, batch_rows, build)
 
@@ -491,7 +500,7 @@ class PostgresStore:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            parked = [connection for connection, _, _ in self._parked.values()]
+            parked = [connection for connection, *_ in self._parked.values()]
             self._parked = {}
         for connection in [*parked, *idle]:
             self._discard(connection)

@@ -12,12 +12,40 @@ _JSON_UNSAFE = r'["\\\x00-\x1f]'
 
 def csv_quote(column: pa.Array) -> pa.Array:
     """RFC 4180 quoting for the values that need it; empty strings become ``""``."""
+    if not any_in_text(column, r'[",\r\n]') and not _has_empty(column):
+        return column
     needs = pc.or_(pc.match_substring_regex(column, r'[",\r\n]'), pc.equal(column, ""))
     if not pc.any(needs).as_py():
         return column
     doubled = pc.replace_substring(column, '"', '""')
     quoted = pc.binary_join_element_wise('"', doubled, '"', "")
     return pc.if_else(needs, quoted, column)
+
+
+def any_in_text(column: pa.Array, pattern: str) -> bool:
+    """Whether ``pattern`` (a character class) occurs anywhere in the column's values.
+
+    One regex pass over the whole data buffer instead of one per value: market data's text
+    columns are short and almost never need quotes, and this is their common case.
+    """
+    if len(column) == 0 or column.type != pa.string():
+        return bool(len(column)) and pc.any(pc.match_substring_regex(column, pattern)).as_py()
+    offsets = column.buffers()[1]
+    at = column.offset * 4
+    first = int.from_bytes(offsets[at : at + 4].to_pybytes(), "little")
+    end = (column.offset + len(column)) * 4
+    last = int.from_bytes(offsets[end : end + 4].to_pybytes(), "little")
+    data = column.buffers()[2]
+    if data is None or last == first:
+        return False
+    span = pa.py_buffer((0).to_bytes(4, "little") + (last - first).to_bytes(4, "little"))
+    whole = pa.Array.from_buffers(pa.string(), 1, [None, span, data.slice(first, last - first)])
+    return bool(pc.any(pc.match_substring_regex(whole, pattern)).as_py())
+
+
+def _has_empty(column: pa.Array) -> bool:
+    lengths = pc.min(pc.binary_length(column)).as_py()
+    return lengths == 0
 
 
 def json_string(column: pa.Array) -> pa.Array:
