@@ -263,27 +263,24 @@ def _time_condition(table: BoundTable, name: str, condition: Filter, params: Par
 
 
 def stats_sql(table: BoundTable, where: str) -> str:
-    """count, first and last time in µs, needs-ns and needs-µs flags of the selection, and
-    whether a value of a :func:`joinable_texts` column holds a comma."""
+    """count, first and last time in µs, needs-ns and needs-µs flags of the selection."""
     main = quote_ident(table.spec.time_column)
     times = [name for name, column in table.columns.items() if column.kind == "time"]
     finer_ns = " OR ".join(f"{quote_ident(nanos_name(name))} <> 0" for name in times)
     finer_us = " OR ".join(
         f"date_trunc('milliseconds', {quote_ident(name)}) <> {quote_ident(name)}" for name in times
     )
-    commas = " OR ".join(f"strpos({quote_ident(name)}, ',') > 0" for name in joinable_texts(table))
     return (
         f"SELECT count(*), (extract(epoch FROM min({main})) * 1000000)::bigint, "
         f"(extract(epoch FROM max({main})) * 1000000)::bigint, "
-        f"coalesce(bool_or({finer_ns}), false), coalesce(bool_or({finer_us}), false), "
-        f"coalesce(bool_or({commas or 'false'}), false) "
+        f"coalesce(bool_or({finer_ns}), false), coalesce(bool_or({finer_us}), false) "
         f"FROM {table.relation()} {where}"
     )
 
 
 def joinable_texts(table: BoundTable) -> list[str]:
     """The text and id columns that are never NULL: the CSV lines may take neighbours of
-    them joined by the server (store/pgrender.py) when no value holds a comma."""
+    them joined by the server (store/pgrender.py)."""
     return [
         name
         for name, column in table.columns.items()

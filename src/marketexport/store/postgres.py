@@ -83,18 +83,23 @@ class PostgresStore:
         self.layout: Layout = parse_layout(getattr(settings, "postgres", None))
         self._lock = threading.Lock()
         self._idle: list[Any] = []
-        # selection -> (connection, parked at, its stats, whether a text value holds a comma)
-        self._parked: dict[tuple[str, tuple[Filter, ...]], tuple[Any, float, ScanStats, bool]] = {}
+        self._parked: dict[tuple[str, tuple[Filter, ...]], tuple[Any, float, ScanStats]] = {}
         self._bound: dict[str, BoundTable] = {}
         self._closed = False
         # Connect now, so that a wrong password or database is reported before any work.
         connection = self._connect()
         try:
-            version = self._run(connection, "SELECT current_setting('server_version_num')::int")
+            version = self._run(
+                connection,
+                "SELECT current_setting('server_version_num')::int, "
+                "current_setting('server_encoding')",
+            )
         except Exception as exc:
             self._discard(connection)
             raise self._error(exc) from None
         self._server_version = int(version[0][0])
+        # text is UTF-8 (byte 0xFF never occurs in it): the CSV lines may join text values
+        self._utf8 = version[0][1] == "UTF8"
         self._release(connection)
 
     def __repr__(self) -> str:
@@ -231,15 +236,15 @@ class PostgresStore:
         parked = self._unpark(key)
         return parked[0] if parked is not None else self._begin_read()
 
-    def _unpark(self, key: tuple[str, tuple[Filter, ...]]) -> tuple[Any, ScanStats, bool] | None:
+    def _unpark(self, key: tuple[str, tuple[Filter, ...]]) -> tuple[Any, ScanStats] | None:
         """The transaction ``stats`` parked for this selection and its stats, if recent."""
         with self._lock:
             parked = self._parked.pop(key, None)
         if parked is None:
             return None
-        connection, parked_at, stats, commas = parked
+        connection, parked_at, stats = parked
         if time.monotonic() - parked_at <= PARK_MAX_S:
-            return connection, stats, commas
+            return connection, stats
         self._end(connection, True)
         return None
 
@@ -264,7 +269,7 @@ class PostgresStore:
             params = Params()
             where = where_sql(table, filters, params)
             self._bind_params(connection, params)
-            rows, first_us, last_us, needs_ns, needs_us, commas = self._run(
+            rows, first_us, last_us, needs_ns, needs_us = self._run(
                 connection, stats_sql(table, where)
             )[0]
             first_ns = None if first_us is None else int(first_us) * 1000
@@ -281,16 +286,10 @@ class PostgresStore:
             raise self._error(exc) from exc
         unit = "ns" if needs_ns else "us" if needs_us else "ms"
         stats = ScanStats(int(rows), first_ns, last_ns, unit)
-        self._park(key, connection, stats, bool(commas))
+        self._park(key, connection, stats)
         return stats
 
-    def _park(
-        self,
-        key: tuple[str, tuple[Filter, ...]],
-        connection: Any,
-        stats: ScanStats,
-        commas: bool,
-    ) -> None:
+    def _park(self, key: tuple[str, tuple[Filter, ...]], connection: Any, stats: ScanStats) -> None:
         """Keep a transaction open for the scan that follows; the oldest beyond a few ends."""
         ended = []
         now = time.monotonic()
@@ -298,10 +297,10 @@ class PostgresStore:
             previous = self._parked.pop(key, None)
             if previous is not None:
                 ended.append(previous[0])
-            for other, (_, parked_at, _, _) in list(self._parked.items()):
+            for other, (_, parked_at, _) in list(self._parked.items()):
                 if now - parked_at > PARK_MAX_S:
                     ended.append(self._parked.pop(other)[0])
-            self._parked[key] = (connection, now, stats, commas)
+            self._parked[key] = (connection, now, stats)
             while len(self._parked) > MAX_PARKED:
                 ended.append(self._parked.pop(next(iter(self._parked)))[0])
         for old in ended:
@@ -343,23 +342,16 @@ class PostgresStore:
         parked = self._unpark((spec.name, tuple(filters)))
         if parked is None:
             return None
-        connection, stats, commas = parked
+        connection, stats = parked
         bounds = [ns for ns in (stats.first_ns, stats.last_ns) if ns is not None]
         if not all(-(2**63) <= ns < 2**63 for ns in bounds):
             # the batch scan stops on such a time with its own error
-            self._park((spec.name, tuple(filters)), connection, stats, commas)
+            self._park((spec.name, tuple(filters)), connection, stats)
             return None
-        try:
-            # Compiling the line's expressions costs more than it saves (0.1-0.2 s in each
-            # process of a parallel plan, measured on 1,000,000 candles); this transaction only.
-            self._run(connection, "SET LOCAL jit = off")
-        except Exception as exc:
-            self._end(connection, False)
-            raise self._error(exc) from exc
 
         def build(table: BoundTable, where: str) -> tuple[str, dict[str, Any]]:
             label = f"table {table.label!r} of {self.where}"
-            parts = line_parts(table, columns, stats.time_unit, join_texts=not commas)
+            parts = line_parts(table, columns, stats.time_unit, join_texts=self._utf8)
             assemble = partial(
                 assembled_lines,
                 parts=parts,
