@@ -138,6 +138,9 @@ def test_twenty_exports_on_two_workers_each_complete_once_and_verify(run: Celery
 def test_a_worker_killed_mid_export_is_finished_by_the_other_with_one_output(
     run: CeleryRun,
 ) -> None:
+    # Batches of 1,000 rows keep the export running for seconds even on an idle machine:
+    # at 20,000 it once finished before the kill arrived.
+    run.env_extra["MARKETEXPORT_BATCH_ROWS"] = "1000"
     run.start_worker()
     run.start_worker()
     task = run.submit(big_request())
@@ -231,6 +234,7 @@ def test_cancel_of_a_running_export_ends_it_at_the_next_batch(
 def test_a_cancel_sent_while_every_worker_is_down_is_honoured_when_they_start(
     run: CeleryRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    run.env_extra["MARKETEXPORT_BATCH_ROWS"] = "1000"  # still running when the workers die
     for key, value in run.env().items():
         monkeypatch.setenv(key, value)
     run.start_worker()
