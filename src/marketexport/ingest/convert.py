@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..datasets import DECIMAL_TYPE, Dataset
+from ..decimals import text_to_decimal
 from ..errors import SourceError
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def decimal_from_text(
     array = pc.utf8_trim_whitespace(array)
     array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
     try:
-        return pc.cast(array, DECIMAL_TYPE)
+        return text_to_decimal(array)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     # Find the offending value for the message (the fast path failed as a whole).
@@ -84,7 +85,7 @@ def decimal_from_text(
                     raise ConvertError(
                         f"{what} {text!r} has more than {_SCALE} decimal places", index
                     )
-            if abs(number) >= Decimal(10) ** _INTEGER_DIGITS:
+            if number.copy_abs() >= Decimal(10) ** _INTEGER_DIGITS:  # exact, no rounding
                 raise ConvertError(
                     f"{what} {text!r} is too large (at most {_INTEGER_DIGITS} integer digits)",
                     index,

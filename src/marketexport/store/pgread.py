@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -20,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..datasets import DECIMAL_TYPE, STORE_TIME_TYPE, Dataset
+from ..decimals import text_to_decimal
 from ..errors import StoreError
 from .pglayout import nanos_name
 
@@ -31,20 +34,23 @@ PREFETCH = 2
 # Longest wait for the reading thread when a scan is closed.
 JOIN_TIMEOUT_S = 30.0
 _END = object()
+# numeric's text of a value that decimal(38, 22) holds exactly
+_INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
+_FITS = re.compile(rf"-?[0-9]{{1,{_INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_TYPE.scale}}})?")
 
 
 def _decimals(column: pa.Array, name: str, where: str) -> pa.Array:
     try:
-        return pc.cast(column, DECIMAL_TYPE)
+        return text_to_decimal(column)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    # Find the value to name it; this runs only on the failing batch.
-    for value in column.to_pylist():
-        try:
-            pc.cast(pa.array([value], pa.string()), DECIMAL_TYPE)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    # Find the value to name it; this runs only on a batch that failed (or may have).
+    values = column.to_pylist()
+    for value in values:
+        if value is not None and not _FITS.fullmatch(value):
             raise misfit_error(name, value, where) from None
-    raise StoreError(f"column {name!r} in {where} could not be read as decimals")
+    # every value fits (one near 1e16 looked too large as a float): built one by one
+    return pa.array([None if v is None else Decimal(v) for v in values], DECIMAL_TYPE)
 
 
 def misfit_error(name: str, value: str, where: str, kind: str = "decimal") -> StoreError:
