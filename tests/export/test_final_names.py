@@ -125,3 +125,33 @@ def test_a_second_export_still_replaces_regular_files(filled: DuckDBStore, tmp_p
 
     assert first.path == second.path
     assert _listing(tmp_path / "out") == sorted([NAME, f"{NAME}.manifest.json", "SHA256SUMS"])
+
+
+@pytest.mark.parametrize("at", ["manifest", "sums"])
+def test_an_interrupt_while_finishing_leaves_a_whole_export_over_an_earlier_one(
+    filled: DuckDBStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: str
+) -> None:
+    """Ctrl-C after the rename over an earlier export of the same name used to remove the
+    new file and manifest: the earlier export was gone and SHA256SUMS named missing files.
+    The last steps now finish first; the interrupt is delivered after them."""
+    import signal
+
+    from marketexport.export.verify import verify_export
+
+    out = tmp_path / "out"
+    request = build_request(dataset="ohlcv", format="csv")
+    run_export(request, filled, output_dir=out)
+    step = {"manifest": "write_manifest", "sums": "update_sums"}[at]
+    real = getattr(pipeline, step)
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C lands in the middle of this step
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, step, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_export(request, filled, output_dir=out)
+
+    assert _listing(out) == sorted([NAME, f"{NAME}.manifest.json", "SHA256SUMS"])
+    assert verify_export(out / NAME).ok
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

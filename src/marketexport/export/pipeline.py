@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,7 +45,7 @@ from .manifest import (
     write_manifest,
 )
 from .render import render_time
-from .sink import FileSink, check_replaceable, remove_files
+from .sink import FileSink, check_replaceable, deferred_signals, remove_files
 from .stages import encoded_in_order, prefetched
 
 logger = logging.getLogger(__name__)
@@ -356,7 +357,7 @@ def run_export(
         store, writer, request, filters, schema, batch_rows
     )
     stages: list[Iterator[Any]] = []
-    with FileSink(target) as sink:
+    with ExitStack() as finishing, FileSink(target) as sink:
         try:
             check_cancel()
             emit(writer.header())
@@ -410,6 +411,8 @@ def run_export(
                 extra=dict(extra or {}),
                 encryption=encryptor.describe() if encryptor else None,
             )
+            # from the rename over an earlier export to SHA256SUMS: all of it or none
+            finishing.enter_context(deferred_signals())
             sink.commit()
         except ExportError:
             raise
@@ -424,8 +427,8 @@ def run_export(
                     close()
             reader.close()
 
-    manifest.signed_by = signer.fingerprint if signer else None
-    manifest_path, sums = _finish(target, manifest, signer)
+        manifest.signed_by = signer.fingerprint if signer else None
+        manifest_path, sums = _finish(target, manifest, signer)
     report(final=True)
     return ExportResult(target, manifest_path, sums, manifest)
 

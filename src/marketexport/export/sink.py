@@ -6,6 +6,10 @@ import hashlib
 import logging
 import os
 import secrets
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -136,3 +140,32 @@ def write_atomic(target: Path, data: bytes) -> str:
         sink.write(data)
         sink.commit()
         return sink.sha256
+
+
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block is done, then deliver them.
+
+    For the last steps of an export (the rename over an earlier export of the same name,
+    its manifest, SHA256SUMS): interrupted there, the earlier export would be gone and
+    SHA256SUMS would name files that are not there. The steps take milliseconds. Outside
+    the main thread (the task runner's exports) signals do not arrive, so nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda number, frame: received.append(number))
+        for signum in _DEFERRED_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            signal.raise_signal(received[0])
