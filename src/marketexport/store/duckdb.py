@@ -95,6 +95,32 @@ def _engine(path: Path) -> Iterator[None]:
         raise
 
 
+# Bytes 8-11 of every DuckDB database file.
+_MAGIC = b"DUCK"
+
+
+def _refuse_other_files(path: Path) -> None:
+    """A store path that holds some other file (CSV, Parquet...) is refused: DuckDB would open
+    it as an empty in-memory database, and whatever an import added there would be lost.
+
+    Raises:
+        ConfigError: ``path`` exists and is not a DuckDB database file.
+    """
+    if not path.exists() or path.is_dir():
+        return  # a new store, or DuckDB's own error for a directory
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return  # DuckDB reports what it cannot open
+    if head[8:12] != _MAGIC:
+        raise ConfigError(
+            f"store {path} exists but is not a DuckDB database (expected a store that "
+            "marketexport made, or a path that does not exist yet)",
+            path=str(path),
+        )
+
+
 class DuckDBStore:
     """A DuckDB database file holding one table per dataset."""
 
@@ -122,6 +148,7 @@ class DuckDBStore:
                     "'marketexport ingest', or give --store / --data-dir of an existing store)",
                     path=str(self.path),
                 )
+            _refuse_other_files(self.path)
             self._con = duckdb.connect(str(self.path), read_only=read_only, config=config)
             if not read_only:
                 for spec in DATASETS.values():
