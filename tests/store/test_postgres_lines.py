@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from marketexport.datasets import DATASETS, OHLCV, ORDERBOOK, TICKER, Dataset
+from marketexport.datasets import DATASETS, OHLCV, ORDERBOOK, ORDERS, TICKER, Dataset
 from marketexport.errors import StoreError
 from marketexport.export.pipeline import ExportResult, run_export
 from marketexport.request import build_request
@@ -227,6 +227,66 @@ def test_time_the_embedded_store_cannot_hold_stops_the_export(
 
     message = str(raised.value)
     assert "2300-01-01 00:00:00+00" in message and "'receive_time'" in message
+    assert "1677-09-21 to 2262-04-11" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+# The last nanosecond the embedded store holds: 2262-04-11T23:47:16.854775807Z.
+LAST_NS = 2**63 - 1
+
+
+@pytest.mark.parametrize("column", ["time", "updated_time"])
+def test_the_last_whole_microsecond_the_embedded_store_holds_renders_like_duckdb(
+    pg_store: Any, duck: DuckDBStore, tmp_path: Path, column: str
+) -> None:
+    table = sample_table(ORDERS, 10, "us")
+    times = table.column(column).to_pylist()
+    times[-1] = LAST_NS - 807  # 2262-04-11T23:47:16.854775Z, a whole microsecond
+    index = table.column_names.index(column)
+    table = table.set_column(index, column, pa.array(times, table.schema.field(column).type))
+    fill(pg_store, duck, ORDERS, table)
+    lines_only(pg_store)
+
+    from_pg, from_duck = export_both(pg_store, duck, tmp_path, dataset="orders")
+
+    assert_same(from_pg, from_duck)
+    assert b"2262-04-11T23:47:16.854775Z" in from_pg.path.read_bytes()
+
+
+def test_a_nanosecond_past_the_range_is_named_with_its_nanos(
+    pg_store: Any, pg_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    pg_store.insert([(ORDERS, sample_table(ORDERS, 10).to_batches())])
+    run_sql(
+        pg_url,
+        f"UPDATE \"{pg_schema}\".orders SET updated_time = '2262-04-11 23:47:16.854775+00', "
+        "updated_time_nanos = 808 WHERE updated_time IS NOT NULL",
+    )
+    lines_only(pg_store)
+
+    with pytest.raises(StoreError) as raised:
+        run_export(build_request(dataset="orders", format="csv"), pg_store, output_dir=tmp_path)
+
+    message = str(raised.value)
+    assert "'2262-04-11 23:47:16.854775+00 + 808 ns'" in message and "'updated_time'" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_main_time_past_the_range_is_named_by_the_batch_scan(
+    pg_store: Any, pg_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    pg_store.insert([(ORDERS, sample_table(ORDERS, 10).to_batches())])
+    run_sql(
+        pg_url,
+        f"UPDATE \"{pg_schema}\".orders SET time = '2300-01-01 00:00+00' "
+        f'WHERE time = (SELECT max(time) FROM "{pg_schema}".orders)',
+    )
+
+    with pytest.raises(StoreError) as raised:
+        run_export(build_request(dataset="orders", format="csv"), pg_store, output_dir=tmp_path)
+
+    message = str(raised.value)
+    assert "value '2300-01-01 00:00:00 + 789 ns' of column 'time'" in message
     assert "1677-09-21 to 2262-04-11" in message
     assert list(tmp_path.iterdir()) == []
 

@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -34,6 +35,7 @@ PREFETCH = 2
 # Longest wait for the reading thread when a scan is closed.
 JOIN_TIMEOUT_S = 30.0
 _END = object()
+_EPOCH = datetime(1970, 1, 1)
 # numeric's text of a value that decimal(38, 22) holds exactly
 _INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 _FITS = re.compile(rf"-?[0-9]{{1,{_INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_TYPE.scale}}})?")
@@ -77,6 +79,24 @@ def join_nanos(micros: pa.Array, nanos: pa.Array) -> pa.Array:
     return pc.cast(joined, pa.int64()).view(STORE_TIME_TYPE)
 
 
+def _times(micros: pa.Array, nanos: pa.Array, name: str, where: str) -> pa.Array:
+    try:
+        return join_nanos(micros, nanos)
+    except pa.ArrowInvalid:
+        pass
+    # Name the first time outside 64-bit nanoseconds; this runs only on the failing batch.
+    whole = pc.cast(micros, pa.int64()).to_pylist()
+    for us, ns in zip(whole, nanos.to_pylist(), strict=True):
+        if us is not None and not -(2**63) <= us * 1000 + (ns or 0) < 2**63:
+            try:
+                shown = (_EPOCH + timedelta(microseconds=us)).isoformat(sep=" ")
+            except OverflowError:  # beyond datetime's years 1-9999
+                shown = f"{us} microseconds from 1970-01-01"
+            text = f"{shown} + {ns} ns" if ns else shown
+            raise misfit_error(name, text, where, kind="time") from None
+    raise StoreError(f"column {name!r} in {where} could not be read as times")
+
+
 def to_store_batch(
     batch: pa.RecordBatch, spec: Dataset, columns: list[str], where: str
 ) -> pa.RecordBatch:
@@ -91,7 +111,7 @@ def to_store_batch(
         if column.kind == "decimal":
             data = _decimals(data, name, where)
         elif column.kind == "time":
-            data = join_nanos(data, batch.column(nanos_name(name)))
+            data = _times(data, batch.column(nanos_name(name)), name, where)
         elif data.type != column.arrow_type:
             data = pc.cast(data, column.arrow_type)
         arrays.append(data)

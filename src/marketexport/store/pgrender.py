@@ -61,12 +61,14 @@ _INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 # infinity; _FITS is the exact rule for one value (empty: a null).
 _SUSPECT = rf"[0-9]{{{_INTEGER_DIGITS + 1}}}|NaN|Infinity"
 _FITS = rf"^(-?[0-9]{{1,{_INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_TYPE.scale}}})?)?$"
-# The first and last microsecond whose every nanosecond fits 64 bits (the embedded store's
-# time range, 1677-09-21 to 2262-04-11).
 _EPOCH = datetime(1970, 1, 1)
 # Joins never-NULL text values in one query column: UTF-8 text never holds this byte.
 _SEPARATOR = 0xFF
-_FIRST_US, _LAST_US = -(2**63 // 1000), (2**63 - 1) // 1000 - 1
+# The embedded store's time range (1677-09-21 to 2262-04-11) is 64-bit nanoseconds: the
+# microseconds before _LOW_US and after _HIGH_US do not fit at all; of _LOW_US itself only
+# the nanoseconds from _LOW_NS on fit, of _HIGH_US those up to _HIGH_NS.
+_LOW_US, _LOW_NS = divmod(-(2**63), 1000)
+_HIGH_US, _HIGH_NS = divmod(2**63 - 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,8 @@ def _time_text(
     else:
         micros = pc.cast(times, pa.int64())
         low, high = pc.min_max(micros).values()
-        if low.is_valid and (low.as_py() < _FIRST_US or high.as_py() > _LAST_US):
+        # without nanos: from the first whole microsecond that fits to the last
+        if low.is_valid and (low.as_py() <= _LOW_US or high.as_py() > _HIGH_US):
             raise misfit_time()
         exact = micros.view(pa.timestamp("us", tz="UTC"))
     # the stats chose a unit that every time of the selection fits exactly
@@ -267,7 +270,11 @@ def misfit_checks(table: BoundTable, columns: list[str]) -> list[tuple[str, str,
         if column.kind != "time" or column.source is None or name == table.spec.time_column:
             continue
         quoted = quote_ident(name)
-        checks.append((name, _time_misfit(quoted, table.is_naive(name)), f"{quoted}::text"))
+        nanos = quote_ident(nanos_name(name))
+        condition = _time_misfit(quoted, nanos, table.is_naive(name))
+        with_nanos = f"{quoted} || ' + ' || {nanos} || ' ns'"
+        text = f"CASE WHEN {nanos} = 0 THEN {quoted}::text ELSE {with_nanos} END"
+        checks.append((name, condition, text))
     return checks
 
 
@@ -310,14 +317,18 @@ def find_decimal_misfit(
     return None
 
 
-def _time_misfit(name: str, naive: bool) -> str:
+def _time_misfit(name: str, nanos: str, naive: bool) -> str:
+    """True for a time (with its nanos) outside 64-bit nanoseconds, NULL for a null."""
     kind = "timestamp" if naive else "timestamptz"
     zone = "" if naive else "+00"
-    first, last = (
-        (_EPOCH + timedelta(microseconds=us)).isoformat(sep=" ") + zone
-        for us in (_FIRST_US, _LAST_US)
+    low, high = (
+        f"{kind} '{(_EPOCH + timedelta(microseconds=us)).isoformat(sep=' ')}{zone}'"
+        for us in (_LOW_US, _HIGH_US)
     )
-    return f"({name} < {kind} '{first}' OR {name} > {kind} '{last}')"
+    return (
+        f"({name} < {low} OR {name} > {high} OR ({name} = {low} AND {nanos} < {_LOW_NS}) "
+        f"OR ({name} = {high} AND {nanos} > {_HIGH_NS}))"
+    )
 
 
 def misfit_sql(table: BoundTable, columns: list[str], where: str) -> str | None:
