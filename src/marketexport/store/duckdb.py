@@ -240,12 +240,13 @@ class DuckDBStore:
                 if rows <= WINDOW_ROWS:
                     return [Window(first, last + 1)]
                 width = bucket_width(first, last)
-                bucket = f"({time_sql} - {int(first)}) // {width}"
+                # in 128 bits: from 1677 to 2262 the difference passes 64-bit nanoseconds
+                bucket = f"(CAST({time_sql} AS HUGEINT) - {int(first)}) // {width}"
                 query, params = self._select(spec, filters, f"{bucket} AS b, count(*)", False)
                 counts = cursor.execute(query + " GROUP BY b", params).fetchall()
         finally:
             cursor.close()
-        return plan_windows(first, width, [(int(b), int(n)) for b, n in counts])
+        return plan_windows(first, width, [(int(b), int(n)) for b, n in counts], last_ns=last)
 
     def insert(
         self, parts: Iterable[tuple[Dataset, Iterable[pa.RecordBatch]]]

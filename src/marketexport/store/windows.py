@@ -43,11 +43,13 @@ def plan_windows(
     width: int,
     counts: list[tuple[int, int]],
     window_rows: int = WINDOW_ROWS,
+    last_ns: int | None = None,
 ) -> list[Window]:
     """Merge (bucket index, rows) pairs into windows of at most ``window_rows`` rows.
 
     A single bucket with more rows than that becomes a window of its own (rows that share
-    one instant cannot be split by time).
+    one instant cannot be split by time). With ``last_ns``, no window ends after the
+    instant past it (the last bucket's end could pass the largest 64-bit time).
     """
     windows: list[Window] = []
     start: int | None = None
@@ -63,7 +65,7 @@ def plan_windows(
         end = bucket_start + width
         held += rows
     if start is not None:
-        windows.append(Window(start, end))
+        windows.append(Window(start, end if last_ns is None else min(end, last_ns + 1)))
     return windows
 
 
