@@ -16,7 +16,7 @@ from marketexport.store.duckdb import DuckDBStore
 from tests.helpers import table_of
 
 FIRST_NS = -(2**63) + 10**9  # 1677-09-21T00:12:44.145224192Z
-LAST_NS = 2**63 - 10**9  # 2262-04-11T23:47:15.854775807Z
+LAST_NS = 2**63 - 10**9  # 2262-04-11T23:47:15.854775808Z
 
 
 def _candle(time_ns: int) -> dict[str, object]:
@@ -36,5 +36,5 @@ def test_times_from_1677_to_2262_are_exported_in_windows(
 
     assert result.manifest.rows == len(times)
     assert result.manifest.first_time == "1677-09-21T00:12:44.145224192Z"
-    assert result.manifest.last_time == "2262-04-11T23:47:15.854775807Z"
+    assert result.manifest.last_time == "2262-04-11T23:47:15.854775808Z"
     assert verify_export(result.path).ok
