@@ -155,3 +155,26 @@ def test_an_interrupt_while_finishing_leaves_a_whole_export_over_an_earlier_one(
     assert _listing(out) == sorted([NAME, f"{NAME}.manifest.json", "SHA256SUMS"])
     assert verify_export(out / NAME).ok
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_lines_of_other_checksum_tools_stay_in_sha256sums(
+    filled: DuckDBStore, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.bin").write_bytes(b"b")
+    (out / "c.txt").write_bytes(b"c")
+    digest = "ab" * 32
+    foreign = [
+        f"{digest} *b.bin",  # sha256sum --binary
+        f"SHA256 (c.txt) = {digest}",  # sha256sum --tag
+        "# kept by hand",
+        f"{digest} *{NAME}",  # names the export: replaced by its own line
+    ]
+    (out / "SHA256SUMS").write_text("\n".join(foreign) + "\n")
+
+    run_export(build_request(dataset="ohlcv", format="csv"), filled, output_dir=out)
+
+    lines = (out / "SHA256SUMS").read_text().splitlines()
+    assert lines[:3] == foreign[:3]
+    assert [line.split("  ")[1] for line in lines[3:]] == [NAME, f"{NAME}.manifest.json"]

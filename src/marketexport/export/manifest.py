@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -198,6 +199,24 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
+# The lines update_sums writes (sha256sum's text mode); others (binary mode ``*name``, BSD
+# ``SHA256 (name) = ...``, comments) are another tool's, kept unless they name a file that
+# the export replaces.
+_SUMS_LINE = re.compile(r"([0-9a-f]{64})  (.+)")
+_OTHER_NAMES = (
+    re.compile(r"[0-9a-fA-F]{64} \*(.+)"),
+    re.compile(r"SHA256 \((.+)\) = [0-9a-fA-F]{64}"),
+)
+
+
+def _named_in(line: str) -> str | None:
+    for form in _OTHER_NAMES:
+        found = form.fullmatch(line)
+        if found:
+            return found[1]
+    return None
+
+
 def update_sums(
     directory: Path, entries: dict[str, str], sign: Callable[[Path], Any] | None = None
 ) -> Path:
@@ -210,14 +229,18 @@ def update_sums(
     sums = directory / SUMS_NAME
     with _locked(directory):
         current: dict[str, str] = {}
+        others: list[str] = []  # lines of other tools, kept as they are
         if sums.exists():
             for line in sums.read_text(encoding="utf-8").splitlines():
-                digest, _, name = line.partition("  ")
-                if name and (directory / name).exists():
-                    current[name] = digest
+                ours = _SUMS_LINE.fullmatch(line)
+                if ours is None:
+                    if _named_in(line) not in entries:
+                        others.append(line + "\n")
+                elif (directory / ours[2]).exists():
+                    current[ours[2]] = ours[1]
         current.update(entries)
-        text = "".join(f"{digest}  {name}\n" for name, digest in sorted(current.items()))
-        write_atomic(sums, text.encode())
+        lines = [f"{digest}  {name}\n" for name, digest in sorted(current.items())]
+        write_atomic(sums, "".join(others + lines).encode())
         if sign is not None:
             sign(sums)
         else:
