@@ -21,7 +21,7 @@ from .params import NonEmptyPath
 @click.option(
     "-o",
     "--output",
-    type=NonEmptyPath(path_type=Path, expected="a file name"),
+    type=NonEmptyPath(path_type=Path, dir_okay=False, expected="a file name"),
     help="Plaintext file to write.",
 )
 @click.option("--decompress", is_flag=True, help="Also undo the export's compression.")

@@ -16,7 +16,9 @@ from .params import NonEmptyPath
 
 
 @click.command("verify")
-@click.argument("path", type=NonEmptyPath(path_type=Path, expected="an export or its manifest"))
+@click.argument(
+    "path", type=NonEmptyPath(path_type=Path, dir_okay=False, expected="an export or its manifest")
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--public-key",

@@ -155,6 +155,12 @@ def _stamp(ns: int | None) -> str:
 
 def prepare_output_dir(directory: Path) -> Path:
     """Create the output directory and check it can be written, before any work."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(
+            f"output path {directory} is a file, not a directory (give --output a directory; "
+            "the export's file name is chosen from its data)",
+            path=str(directory),
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

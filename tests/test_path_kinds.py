@@ -1,0 +1,48 @@
+"""A directory where a file is expected, or a file where a directory is, is an input error
+(exit 2) that says which it is, before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marketexport.cli import main
+
+
+def test_verify_of_a_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_decrypt_into_a_directory_is_refused_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "x.bin"
+    source.write_bytes(b"not encrypted")
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "kept").write_text("kept")
+
+    assert main(["decrypt", str(source), "-o", str(target), "--force"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert [p.name for p in target.iterdir()] == ["kept"]
+
+
+def test_export_into_a_file_path_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "demo"]) == 0
+    capsys.readouterr()
+    taken = tmp_path / "taken.csv"
+    taken.write_text("mine")
+
+    code = main(["--data-dir", str(data / "demo"), "export", "ohlcv", "--format", "csv",
+                 "--output", str(taken)])  # fmt: skip
+
+    assert code == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert taken.read_text() == "mine"
