@@ -46,3 +46,19 @@ def test_export_into_a_file_path_is_refused(
     assert code == 2
     assert "is a file, not a directory" in capsys.readouterr().err
     assert taken.read_text() == "mine"
+
+
+def test_an_export_refused_for_its_key_leaves_no_directory_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "demo"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "new" / "out"
+
+    code = main(["--data-dir", str(data / "demo"), "export", "ohlcv", "--format", "csv",
+                 "--sign", "nosuch", "--output", str(out)])  # fmt: skip
+
+    assert code == 2
+    assert "no key named 'nosuch'" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

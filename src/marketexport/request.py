@@ -254,7 +254,10 @@ def parse_where(spec: Dataset, expression: str) -> Filter:
     if match["items"] is not None:
         items = [item for item in match["items"].split(",") if item.strip()]
         if not items:
-            raise RequestError(f"empty list in --where expression {expression!r}")
+            raise RequestError(
+                f"empty list in --where expression {expression!r} "
+                f"(expected: {column} in (value, value, ...) with at least one value)"
+            )
         return Filter(column, "in", tuple(typed_value(spec, column, item) for item in items))
     op = "=" if match["op"] == "==" else match["op"]
     return Filter(column, op, (typed_value(spec, column, match["value"]),))

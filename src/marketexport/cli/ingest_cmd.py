@@ -62,9 +62,8 @@ def ingest_command(
                 click.echo(f"SourceError: {report.error}", err=True)
     refused = sum(1 for report in reports if not report.ok)
     if refused:
-        click.echo(
-            f"{refused} of {len(reports)} files refused; the others were imported.", err=True
-        )
+        rest = "; the others were imported" if refused < len(reports) else "; nothing imported"
+        click.echo(f"{refused} of {len(reports)} files refused{rest}.", err=True)
         return 1
     return 0
 

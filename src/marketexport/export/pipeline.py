@@ -298,6 +298,7 @@ def run_export(
     columns = [spec.column(name) for name in request.selected_columns]
     filters = request.filters()
     check_known_values(store, request)
+    created = [path for path in (output_dir, *output_dir.parents) if not path.exists()]
     directory = prepare_output_dir(output_dir)
 
     stats = store.stats(spec, filters)
@@ -318,13 +319,20 @@ def run_export(
     compressor = None if fmt.compresses_inside else codec.compressor(threads)
     # Compress, then encrypt, then hash in the sink: compressing ciphertext gains nothing.
     encryptor = None
-    if request.encryption is not None:
-        if keys is None:
-            raise ConfigError("an encrypted export needs keys=KeyRing.from_settings(settings)")
-        content = {"format": fmt.name, "compression": request.compression}
-        encryptor = open_encryptor(request.encryption, keys, content)
-    signer = load_signer(request.sign_key or (keys.signing_key if keys else None), keys)
-    check_replaceable(final_paths(target))
+    try:
+        if request.encryption is not None:
+            if keys is None:
+                raise ConfigError("an encrypted export needs keys=KeyRing.from_settings(settings)")
+            content = {"format": fmt.name, "compression": request.compression}
+            encryptor = open_encryptor(request.encryption, keys, content)
+        signer = load_signer(request.sign_key or (keys.signing_key if keys else None), keys)
+        check_replaceable(final_paths(target))
+    except ExportError:
+        for made in created:  # a refused export leaves no directory it made behind
+            if any(made.iterdir()):
+                break
+            made.rmdir()
+        raise
 
     # Without a codec or encryption the file holds the payload's bytes: the sink's hash
     # serves for both, and every byte is hashed once instead of twice.
