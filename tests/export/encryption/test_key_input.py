@@ -39,7 +39,7 @@ def test_aes_key_file_of_wrong_length_is_exit_2_naming_the_length(
                  "--output", str(out)])  # fmt: skip
 
     err = capsys.readouterr().err
-    assert code == 2 and not any(out.iterdir())  # nothing half-written
+    assert code == 2 and not out.exists()  # nothing written, not even the directory
     assert err == (
         f"KeyFileError: {key_file} does not hold a 32-byte AES-256 key (found {size} bytes; "
         "expected 32 raw bytes, 64 hex digits or base64 of 32 bytes; keys are never padded "
