@@ -227,3 +227,26 @@ def test_list_filters_by_state_and_owner(store: TaskStore) -> None:
     assert [t.id for t in running] == [mine.id]
     assert [t.id for t in alice] == [mine.id]
     assert store.count(TaskState.PENDING) == 1
+
+
+def test_many_connections_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Each tries the switch to WAL, which SQLite refuses at once while another holds a lock
+    (seen in CI as "database is locked" from one of six submitting threads)."""
+    from marketexport.tasks.database import SqliteTaskDatabase
+
+    for round_ in range(20):
+        path = tmp_path / f"tasks{round_}.sqlite3"
+        errors: list[BaseException] = []
+
+        def open_close(path: Path = path, errors: list[BaseException] = errors) -> None:
+            try:
+                SqliteTaskDatabase(path).close()
+            except BaseException as exc:  # collected for the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_close) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -109,7 +110,7 @@ class SqliteTaskDatabase:
             )
             self._con.row_factory = sqlite3.Row
             self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._con.execute("PRAGMA journal_mode = WAL").fetchall()
+            self._use_wal(busy_timeout_s)
             # FULL: a state change survives a power cut once it has been reported.
             self._con.execute("PRAGMA synchronous = FULL")
             self._con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -118,6 +119,20 @@ class SqliteTaskDatabase:
 
     def __repr__(self) -> str:
         return f"SqliteTaskDatabase({self.where!r})"
+
+    def _use_wal(self, busy_timeout_s: float) -> None:
+        """Switch the file to WAL. Connections opening a new file at the same moment all try
+        the switch, and SQLite refuses it at once ("database is locked") while another
+        holds a lock, without waiting for the busy timeout: so it is tried again here."""
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                self._con.execute("PRAGMA journal_mode = WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         with self._lock:
