@@ -45,7 +45,15 @@ from .manifest import (
     write_manifest,
 )
 from .render import render_time
-from .sink import FileSink, check_replaceable, deferred_signals, remove_files
+from .sink import (
+    FileSink,
+    check_replaceable,
+    deferred_signals,
+    missing_dirs,
+    prepare_output_dir,
+    remove_empty_dirs,
+    remove_files,
+)
 from .stages import encoded_in_order, prefetched
 
 logger = logging.getLogger(__name__)
@@ -151,39 +159,6 @@ def _stamp(ns: int | None) -> str:
     if ns is None:
         return "none"
     return ns_to_iso(ns).replace("-", "").replace(":", "")
-
-
-def prepare_output_dir(directory: Path) -> Path:
-    """Create the output directory and check it can be written, before any work."""
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(
-            f"output path {directory} is a file, not a directory (give --output a directory; "
-            "the export's file name is chosen from its data)",
-            path=str(directory),
-        )
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"output directory {directory} cannot be created: {exc.strerror} "
-            "(give --output a writable directory)",
-            path=str(directory),
-        ) from None
-    if not directory.is_dir():
-        raise ConfigError(
-            f"output path {directory} is not a directory (give --output a directory)",
-            path=str(directory),
-        )
-    probe = directory / f".marketexport-probe-{id(directory)}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(
-            f"output directory {directory} is not writable: {exc.strerror}",
-            path=str(directory),
-        ) from None
-    return directory
 
 
 def _squash(text: str) -> str:
@@ -298,7 +273,7 @@ def run_export(
     columns = [spec.column(name) for name in request.selected_columns]
     filters = request.filters()
     check_known_values(store, request)
-    created = [path for path in (output_dir, *output_dir.parents) if not path.exists()]
+    created = missing_dirs(output_dir)
     directory = prepare_output_dir(output_dir)
 
     stats = store.stats(spec, filters)
@@ -328,10 +303,7 @@ def run_export(
         signer = load_signer(request.sign_key or (keys.signing_key if keys else None), keys)
         check_replaceable(final_paths(target))
     except ExportError:
-        for made in created:  # a refused export leaves no directory it made behind
-            if any(made.iterdir()):
-                break
-            made.rmdir()
+        remove_empty_dirs(created)  # a refused export leaves no directory it made behind
         raise
 
     # Without a codec or encryption the file holds the payload's bytes: the sink's hash

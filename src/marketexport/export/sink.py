@@ -169,3 +169,49 @@ def deferred_signals() -> Iterator[None]:
             signal.signal(signum, handler)
         if received:
             signal.raise_signal(received[0])
+
+
+def prepare_output_dir(directory: Path) -> Path:
+    """Create the output directory and check it can be written, before any work."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(
+            f"output path {directory} is a file, not a directory (give --output a directory; "
+            "the export's file name is chosen from its data)",
+            path=str(directory),
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"output directory {directory} cannot be created: {exc.strerror} "
+            "(give --output a writable directory)",
+            path=str(directory),
+        ) from None
+    if not directory.is_dir():
+        raise ConfigError(
+            f"output path {directory} is not a directory (give --output a directory)",
+            path=str(directory),
+        )
+    probe = directory / f".marketexport-probe-{id(directory)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"output directory {directory} is not writable: {exc.strerror}",
+            path=str(directory),
+        ) from None
+    return directory
+
+
+def missing_dirs(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, innermost first."""
+    return [path for path in (directory, *directory.parents) if not path.exists()]
+
+
+def remove_empty_dirs(made: list[Path]) -> None:
+    """Remove directories that :func:`missing_dirs` listed, innermost first, while empty."""
+    for path in made:
+        if not path.is_dir() or any(path.iterdir()):
+            break
+        path.rmdir()
