@@ -165,7 +165,7 @@ def deliver(
             receipt.files.append(target.put(item, watched))
         receipt.files.extend(_deliver_sums(target, result, files, settings, env, keys, watched))
     except (DeliveryError, TaskCancelled) as exc:
-        logger.warning("delivery of %s to %s failed: %s", result.path.name, spec.url, exc)
+        logger.warning("%s", exc)  # the error names the file, the destination and the cause
         raise
     finally:
         target.close()
