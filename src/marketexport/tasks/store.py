@@ -218,7 +218,11 @@ class TaskStore(LeaseTransitions):
                     task_id=id_or_prefix,
                 )
         if not rows:
-            raise NotFoundError(f"no task with id {id_or_prefix!r}", task_id=id_or_prefix)
+            hint = " (a prefix needs at least 6 characters)" if len(id_or_prefix) < 6 else ""
+            raise NotFoundError(
+                f"no task with id {id_or_prefix!r}{hint}; 'marketexport tasks list' shows them",
+                task_id=id_or_prefix,
+            )
         return task_from_row(rows[0])
 
     def list(
