@@ -62,3 +62,21 @@ def test_an_export_refused_for_its_key_leaves_no_directory_behind(
     assert code == 2
     assert "no key named 'nosuch'" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_a_local_destination_that_cannot_take_files_is_refused_before_the_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "demo"]) == 0
+    capsys.readouterr()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    out = tmp_path / "out"
+
+    code = main(["--data-dir", str(data / "demo"), "export", "ohlcv", "--format", "csv",
+                 "--output", str(out), "--destination", str(blocker / "dest")])  # fmt: skip
+
+    assert code == 2
+    assert f"destination {blocker / 'dest'} cannot take files" in capsys.readouterr().err
+    assert not out.exists()

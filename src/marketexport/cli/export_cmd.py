@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ..delivery import deliver
+from ..delivery import deliver, parse_destination
+from ..delivery.local import check_writable
 from ..export.compression import CODECS
 from ..export.encryption import KeyRing
 from ..export.formats import FORMATS
@@ -112,6 +113,10 @@ def export_command(app: AppContext, output: Path | None, as_json: bool, **option
     request = request_from_options(options)
     settings = app.settings
     output_dir = output if output is not None else settings.export_path
+    if request.destination:
+        spec = parse_destination(request.destination)
+        if spec.kind == "local":
+            check_writable(Path(spec.path))
     store = open_store(settings, read_only=True)
     try:
         with export_progress(f"{request.dataset} -> {request.format}") as progress:

@@ -9,9 +9,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ..errors import DeliveryError
+from ..errors import ConfigError, DeliveryError
 from ..export.sink import fsync_dir
 from .base import DeliveryFile, DeliveryProgress, FileReceipt, ProgressCallback, iter_chunks
+
+
+def check_writable(directory: Path) -> None:
+    """Before an export with a local destination: the directory exists (or is made) and takes
+    files, so that a destination nobody can write to is an input error, not a failure
+    after the export has run.
+
+    Raises:
+        ConfigError: it cannot be made, is not a directory, or cannot be written.
+    """
+    probe = directory / f".marketexport-probe-{os.getpid()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"destination {directory} cannot take files: {exc.strerror} "
+            "(give --destination a writable directory, sftp:// or s3:// URL)",
+            destination=str(directory),
+        ) from None
 
 
 class LocalDestination:
