@@ -393,7 +393,13 @@ def test_scheduler_hooks_of_serve_and_run_worker_tick_at_once_and_stop(
 
     values = {"data_dir": tmp_path / "data", **store_setting(task_store_where)}
     settings = load_settings(values, environ={})
-    three_minutes_ago = time.time() - 185
+    # Added 179 s before the current minute began: exactly three minute boundaries since
+    # (185 s before now, as this test had it, spans four when the clock is at :00-:04).
+    now = time.time()
+    if now % 60 > 50:  # not so close to the next minute that it begins mid-test
+        time.sleep(60.2 - now % 60)
+        now = time.time()
+    three_minutes_ago = now - now % 60 - 179
     past = TaskStore.open(settings, clock=lambda: three_minutes_ago)
     ScheduleStore(past).add("minutely", cron="* * * * *", request=candles())
     past.close()
