@@ -75,8 +75,8 @@ _HIGH_US, _HIGH_NS = divmod(2**63 - 1, 1000)
 class Part:
     """One piece of a line as the query sends it.
 
-    ``text``: text or id values, quoted by the client (several never-NULL neighbours may be
-    joined by the server with commas when no value holds one); ``time``: a time, with its
+    ``text``: text or id values, quoted by the client (several never-NULL neighbours may
+    arrive as one value, joined by the server with byte 0xFF); ``time``: a time, with its
     nanos when the export's unit is ns (then two query columns); ``numbers``: neighbouring
     numbers, rendered and joined with commas by the server.
     """
