@@ -60,8 +60,9 @@ def test_a_postgresql_scan_batch_keeps_values_near_the_limit() -> None:
     from marketexport.datasets import TRADES
 
     near = "9999999999999999.9999999999999999999999"
-    batch = pa.RecordBatch.from_pydict({"price": pa.array([near, None], pa.string())})
+    wide = "1.1000000000000000000000000000"  # numeric keeps the scale it was given (28)
+    batch = pa.RecordBatch.from_pydict({"price": pa.array([near, wide, None], pa.string())})
 
     converted = to_store_batch(batch, TRADES, ["price"], "table 'trades'")
 
-    assert converted.column(0).to_pylist() == [Decimal(near), None]
+    assert converted.column(0).to_pylist() == [Decimal(near), Decimal("1.1"), None]

@@ -49,7 +49,9 @@ def _decimals(column: pa.Array, name: str, where: str) -> pa.Array:
     # Find the value to name it; this runs only on a batch that failed (or may have).
     values = column.to_pylist()
     for value in values:
-        if value is not None and not _FITS.fullmatch(value):
+        # trailing zeros of a larger scale (numeric keeps the scale it was given) are no misfit
+        plain = value.rstrip("0").rstrip(".") if value is not None and "." in value else value
+        if plain is not None and not _FITS.fullmatch(plain):
             raise misfit_error(name, value, where) from None
     # every value fits (one near 1e16 looked too large as a float): built one by one
     return pa.array([None if v is None else Decimal(v) for v in values], DECIMAL_TYPE)
