@@ -66,3 +66,15 @@ def test_a_postgresql_scan_batch_keeps_values_near_the_limit() -> None:
     converted = to_store_batch(batch, TRADES, ["price"], "table 'trades'")
 
     assert converted.column(0).to_pylist() == [Decimal(near), Decimal("1.1"), None]
+
+
+def test_whole_numbers_read_as_integers_become_decimals() -> None:
+    """A JSON file whose column holds only whole numbers reads as int64, which Arrow would
+    cast to decimal(38, 22) only if any int64 fitted (it asks for precision 41)."""
+    from marketexport.ingest.convert import decimal_column
+
+    converted = decimal_column(pa.array([1, 115588, None, -7], pa.int64()), "open")
+
+    assert converted.to_pylist() == [Decimal(1), Decimal(115588), None, Decimal(-7)]
+    with pytest.raises(ConvertError, match="'9223372036854775807' is too large"):
+        decimal_column(pa.array([1, 2**63 - 1], pa.int64()), "open")

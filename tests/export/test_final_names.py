@@ -4,6 +4,7 @@ written, and a failure after the file is in place removes what the export wrote.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,24 @@ def test_lines_of_other_checksum_tools_stay_in_sha256sums(
     lines = (out / "SHA256SUMS").read_text().splitlines()
     assert lines[:3] == foreign[:3]
     assert [line.split("  ")[1] for line in lines[3:]] == [NAME, f"{NAME}.manifest.json"]
+
+
+def test_sha256sums_keeps_lines_in_other_encodings_and_replaces_a_dot_slash_name(
+    filled: DuckDBStore, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"listed by another tool")
+    latin1 = b"ab" * 32 + b"  caf\xe9.txt\n"  # its name in Latin-1, not UTF-8
+    stale = ("0" * 64 + f"  ./{NAME}\n").encode()  # the export's own name, as ./NAME
+    (out / "SHA256SUMS").write_bytes(latin1 + stale)
+
+    run_export(build_request(dataset="ohlcv", format="csv"), filled, output_dir=out)
+
+    lines = (out / "SHA256SUMS").read_bytes().splitlines(keepends=True)
+    assert lines[0] == latin1
+    assert [line.split(b"  ")[1] for line in lines[1:]] == [
+        NAME.encode() + b"\n",
+        f"{NAME}.manifest.json\n".encode(),
+    ]
+    assert b"0" * 64 not in b"".join(lines)

@@ -51,3 +51,18 @@ def test_a_store_marketexport_made_still_opens(tmp_path: Path) -> None:
     DuckDBStore(path).close()
 
     DuckDBStore(path, read_only=True).close()
+
+
+def test_a_directory_or_a_path_under_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a\n")
+
+    assert main(["--store", str(folder), "db", "init"]) == 2
+    assert f"store {folder} is a directory" in capsys.readouterr().err
+    assert main(["--store", str(plain / "store.duckdb"), "db", "init"]) == 2
+    assert "cannot be created" in capsys.readouterr().err
+    assert plain.read_text() == "a\n"

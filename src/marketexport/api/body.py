@@ -61,9 +61,7 @@ class ExportBody(BaseModel):
                 "key": self.encryption.key,
                 "recipients": list(self.encryption.recipients),
             }
-        if self.destination is not None and not self.destination.startswith(
-            ("sftp://", "s3://")
-        ):
+        if self.destination is not None and not self.destination.startswith(("sftp://", "s3://")):
             # A directory would be a path on the server: over the API only remote ones.
             raise RequestError(
                 f"invalid destination {self.destination!r} (over the API: sftp://user@host/path "

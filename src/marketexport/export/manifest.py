@@ -213,7 +213,7 @@ def _named_in(line: str) -> str | None:
     for form in _OTHER_NAMES:
         found = form.fullmatch(line)
         if found:
-            return found[1]
+            return found[1].removeprefix("./")
     return None
 
 
@@ -231,16 +231,19 @@ def update_sums(
         current: dict[str, str] = {}
         others: list[str] = []  # lines of other tools, kept as they are
         if sums.exists():
-            for line in sums.read_text(encoding="utf-8").splitlines():
+            # a line of another tool may name a file in another encoding: kept byte for byte
+            text = sums.read_text(encoding="utf-8", errors="surrogateescape")
+            for line in text.splitlines():
                 ours = _SUMS_LINE.fullmatch(line)
+                name = ours[2].removeprefix("./") if ours else None
                 if ours is None:
                     if _named_in(line) not in entries:
                         others.append(line + "\n")
-                elif (directory / ours[2]).exists():
-                    current[ours[2]] = ours[1]
+                elif name is not None and (directory / name).exists():
+                    current[name] = ours[1]
         current.update(entries)
         lines = [f"{digest}  {name}\n" for name, digest in sorted(current.items())]
-        write_atomic(sums, "".join(others + lines).encode())
+        write_atomic(sums, "".join(others + lines).encode("utf-8", "surrogateescape"))
         if sign is not None:
             sign(sums)
         else:

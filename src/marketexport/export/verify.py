@@ -272,7 +272,7 @@ def _check_signatures(report: VerifyReport, file_sha: str, key: PublicKey, sourc
         return
     report.signature = "checked"
     listed = {}
-    for line in sums.read_text(encoding="utf-8").splitlines():
+    for line in sums.read_text(encoding="utf-8", errors="replace").splitlines():
         digest, _, name = line.partition("  ")
         listed[name] = digest
     manifest_sha = hashlib.sha256(manifest_file.read_bytes()).hexdigest()

@@ -121,7 +121,9 @@ def decimal_column(values: pa.Array, what: str = "value") -> pa.Array:
     if pa.types.is_floating(kind):
         return decimal_from_float(values, what)
     if pa.types.is_integer(kind):
-        return pc.cast(values, DECIMAL_TYPE)
+        # through text: Arrow casts int64 to decimal(38, 22) only if every int64 would fit
+        # (it asks for precision 41), and refusing a too large value should name it
+        return decimal_from_text(pc.cast(values, pa.string()), what)
     return decimal_from_text(values, what)
 
 

@@ -106,8 +106,14 @@ def _refuse_other_files(path: Path) -> None:
     Raises:
         ConfigError: ``path`` exists and is not a DuckDB database file.
     """
-    if not path.exists() or path.is_dir():
-        return  # a new store, or DuckDB's own error for a directory
+    if path.is_dir():
+        raise ConfigError(
+            f"store {path} is a directory (expected a DuckDB store file, e.g. "
+            f"{path / 'store.duckdb'}, or a path that does not exist yet)",
+            path=str(path),
+        )
+    if not path.exists():
+        return  # a new store
     try:
         with path.open("rb") as handle:
             head = handle.read(12)
@@ -141,7 +147,14 @@ class DuckDBStore:
             config["memory_limit"] = f"{int(memory_limit_mb)}MB"
         with _engine(self.path):
             if not read_only:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(
+                        f"store {self.path} cannot be created: {exc.strerror} "
+                        f"({self.path.parent} must be a directory or a path that can be made)",
+                        path=str(self.path),
+                    ) from None
             elif not self.path.exists():
                 raise ConfigError(
                     f"store {self.path} does not exist (import data first with "
