@@ -78,3 +78,11 @@ def test_whole_numbers_read_as_integers_become_decimals() -> None:
     assert converted.to_pylist() == [Decimal(1), Decimal(115588), None, Decimal(-7)]
     with pytest.raises(ConvertError, match="'9223372036854775807' is too large"):
         decimal_column(pa.array([1, 2**63 - 1], pa.int64()), "open")
+
+
+@pytest.mark.parametrize("text", ["1_000", "١٢٣", "１２３", "5.5e", "0x10"])
+def test_number_text_is_plain_ascii_digits(text: str) -> None:
+    """Python's Decimal() also reads 1_000 and other scripts' digits; a file that holds
+    them is damaged or not what it claims, so the value is refused by name."""
+    with pytest.raises(ConvertError, match="is not a number"):
+        decimal_from_text(["1", text], "price")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
@@ -28,6 +29,8 @@ _SCALE = DECIMAL_TYPE.scale
 _STORE_STEP = Decimal(1).scaleb(-_SCALE)
 _INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 _WIDE = Context(prec=80)
+# Decimal text as files write it: ASCII digits, one point, an optional exponent.
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _UNIT_FACTORS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1000, "ns": 1}
 
 
@@ -72,6 +75,8 @@ def decimal_from_text(
         if text is None:
             continue
         try:
+            if not _PLAIN_NUMBER.fullmatch(text):
+                raise InvalidOperation  # Decimal() also takes 1_000, ١٢٣ and full-width digits
             number = Decimal(text)
             if not number.is_finite():
                 raise InvalidOperation
