@@ -10,6 +10,14 @@ import pytest
 from marketexport.cli import main
 
 
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The data directory of the demo's sample store, built once for this module."""
+    data = tmp_path_factory.mktemp("data")
+    assert main(["--data-dir", str(data), "demo"]) == 0
+    return str(data / "demo")
+
+
 def test_verify_of_a_directory_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -32,15 +40,13 @@ def test_decrypt_into_a_directory_is_refused_before_reading(
 
 
 def test_export_into_a_file_path_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, demo_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "data"
-    assert main(["--data-dir", str(data), "demo"]) == 0
     capsys.readouterr()
     taken = tmp_path / "taken.csv"
     taken.write_text("mine")
 
-    code = main(["--data-dir", str(data / "demo"), "export", "ohlcv", "--format", "csv",
+    code = main(["--data-dir", demo_store, "export", "ohlcv", "--format", "csv",
                  "--output", str(taken)])  # fmt: skip
 
     assert code == 2
@@ -49,14 +55,12 @@ def test_export_into_a_file_path_is_refused(
 
 
 def test_an_export_refused_for_its_key_leaves_no_directory_behind(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, demo_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "data"
-    assert main(["--data-dir", str(data), "demo"]) == 0
     capsys.readouterr()
     out = tmp_path / "new" / "out"
 
-    code = main(["--data-dir", str(data / "demo"), "export", "ohlcv", "--format", "csv",
+    code = main(["--data-dir", demo_store, "export", "ohlcv", "--format", "csv",
                  "--sign", "nosuch", "--output", str(out)])  # fmt: skip
 
     assert code == 2
@@ -65,16 +69,14 @@ def test_an_export_refused_for_its_key_leaves_no_directory_behind(
 
 
 def test_a_local_destination_that_cannot_take_files_is_refused_before_the_export(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, demo_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "data"
-    assert main(["--data-dir", str(data), "demo"]) == 0
     capsys.readouterr()
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a directory")
     out = tmp_path / "out"
 
-    code = main(["--data-dir", str(data / "demo"), "export", "ohlcv", "--format", "csv",
+    code = main(["--data-dir", demo_store, "export", "ohlcv", "--format", "csv",
                  "--output", str(out), "--destination", str(blocker / "dest")])  # fmt: skip
 
     assert code == 2
