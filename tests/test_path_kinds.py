@@ -18,6 +18,13 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(data / "demo")
 
 
+def export_csv(demo_store: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Exit code and stderr of a CSV export of the demo's candles with ``args`` added."""
+    capsys.readouterr()
+    code = main(["--data-dir", demo_store, "export", "ohlcv", "--format", "csv", *args])
+    return code, capsys.readouterr().err
+
+
 def test_verify_of_a_directory_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -42,43 +49,39 @@ def test_decrypt_into_a_directory_is_refused_before_reading(
 def test_export_into_a_file_path_is_refused(
     tmp_path: Path, demo_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    capsys.readouterr()
     taken = tmp_path / "taken.csv"
     taken.write_text("mine")
 
-    code = main(["--data-dir", demo_store, "export", "ohlcv", "--format", "csv",
-                 "--output", str(taken)])  # fmt: skip
+    code, err = export_csv(demo_store, capsys, "--output", str(taken))
 
     assert code == 2
-    assert "is a file, not a directory" in capsys.readouterr().err
+    assert "is a file, not a directory" in err
     assert taken.read_text() == "mine"
 
 
 def test_an_export_refused_for_its_key_leaves_no_directory_behind(
     tmp_path: Path, demo_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    capsys.readouterr()
     out = tmp_path / "new" / "out"
 
-    code = main(["--data-dir", demo_store, "export", "ohlcv", "--format", "csv",
-                 "--sign", "nosuch", "--output", str(out)])  # fmt: skip
+    code, err = export_csv(demo_store, capsys, "--sign", "nosuch", "--output", str(out))
 
     assert code == 2
-    assert "no key named 'nosuch'" in capsys.readouterr().err
+    assert "no key named 'nosuch'" in err
     assert not (tmp_path / "new").exists()
 
 
 def test_a_local_destination_that_cannot_take_files_is_refused_before_the_export(
     tmp_path: Path, demo_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    capsys.readouterr()
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a directory")
     out = tmp_path / "out"
 
-    code = main(["--data-dir", demo_store, "export", "ohlcv", "--format", "csv",
-                 "--output", str(out), "--destination", str(blocker / "dest")])  # fmt: skip
+    code, err = export_csv(
+        demo_store, capsys, "--output", str(out), "--destination", str(blocker / "dest")
+    )
 
     assert code == 2
-    assert f"destination {blocker / 'dest'} cannot take files" in capsys.readouterr().err
+    assert f"destination {blocker / 'dest'} cannot take files" in err
     assert not out.exists()

@@ -7,8 +7,11 @@ import pyarrow.compute as pc
 
 from .datasets import DECIMAL_TYPE
 
+INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
+# Plain decimal text of a value that decimal(38, 22) holds exactly (a regex, unanchored).
+FITS_TEXT = rf"-?[0-9]{{1,{INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_TYPE.scale}}})?"
 # Every value that fits has fewer integer digits than this power of ten has.
-_LIMIT = 10.0 ** (DECIMAL_TYPE.precision - DECIMAL_TYPE.scale)
+_LIMIT = 10.0**INTEGER_DIGITS
 
 
 def text_to_decimal(text: pa.Array) -> pa.Array:

@@ -20,14 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..datasets import DECIMAL_TYPE, Dataset
-from ..decimals import text_to_decimal
+from ..decimals import INTEGER_DIGITS, text_to_decimal
 from ..errors import SourceError
 
 logger = logging.getLogger(__name__)
 
 _SCALE = DECIMAL_TYPE.scale
 _STORE_STEP = Decimal(1).scaleb(-_SCALE)
-_INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 _WIDE = Context(prec=80)
 # Decimal text as files write it: ASCII digits, one point, an optional exponent.
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -90,9 +89,9 @@ def decimal_from_text(
                     raise ConvertError(
                         f"{what} {text!r} has more than {_SCALE} decimal places", index
                     )
-            if number.copy_abs() >= Decimal(10) ** _INTEGER_DIGITS:  # exact, no rounding
+            if number.copy_abs() >= Decimal(10) ** INTEGER_DIGITS:  # exact, no rounding
                 raise ConvertError(
-                    f"{what} {text!r} is too large (at most {_INTEGER_DIGITS} integer digits)",
+                    f"{what} {text!r} is too large (at most {INTEGER_DIGITS} integer digits)",
                     index,
                 )
         except InvalidOperation:

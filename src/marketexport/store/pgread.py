@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..datasets import DECIMAL_TYPE, STORE_TIME_TYPE, Dataset
-from ..decimals import text_to_decimal
+from ..decimals import FITS_TEXT, text_to_decimal
 from ..errors import StoreError
 from .pglayout import nanos_name
 
@@ -36,9 +36,7 @@ PREFETCH = 2
 JOIN_TIMEOUT_S = 30.0
 _END = object()
 _EPOCH = datetime(1970, 1, 1)
-# numeric's text of a value that decimal(38, 22) holds exactly
-_INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
-_FITS = re.compile(rf"-?[0-9]{{1,{_INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_TYPE.scale}}})?")
+_FITS = re.compile(FITS_TEXT)
 
 
 def _decimals(column: pa.Array, name: str, where: str) -> pa.Array:

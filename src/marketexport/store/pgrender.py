@@ -42,7 +42,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..datasets import DECIMAL_TYPE, Dataset
+from ..datasets import Dataset
+from ..decimals import FITS_TEXT, INTEGER_DIGITS
 from ..errors import StoreError
 from ..export.formats.text import any_in_text, csv_quote
 from ..export.render import joined_bytes, render_time
@@ -56,11 +57,10 @@ LINE_LAYOUTS = ("csv",)
 LINE_SCHEMA = pa.schema([pa.field("line", pa.string(), nullable=False)])
 # trim_scale and min_scale came with PostgreSQL 13; older servers get the batch scan.
 LINES_SINCE_VERSION = 130000
-_INTEGER_DIGITS = DECIMAL_TYPE.precision - DECIMAL_TYPE.scale
 # A decimal that does not fit has more digits in a row than any that does, or is NaN or
 # infinity; _FITS is the exact rule for one value (empty: a null).
-_SUSPECT = rf"[0-9]{{{_INTEGER_DIGITS + 1}}}|NaN|Infinity"
-_FITS = rf"^(-?[0-9]{{1,{_INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_TYPE.scale}}})?)?$"
+_SUSPECT = rf"[0-9]{{{INTEGER_DIGITS + 1}}}|NaN|Infinity"
+_FITS = rf"^({FITS_TEXT})?$"
 _EPOCH = datetime(1970, 1, 1)
 # Joins never-NULL text values in one query column: UTF-8 text never holds this byte.
 _SEPARATOR = 0xFF

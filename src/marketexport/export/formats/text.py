@@ -7,6 +7,8 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..render import joined_bytes
+
 _JSON_UNSAFE = r'["\\\x00-\x1f]'
 
 
@@ -28,18 +30,13 @@ def any_in_text(column: pa.Array, pattern: str) -> bool:
     One regex pass over the whole data buffer instead of one per value: market data's text
     columns are short and almost never need quotes, and this is their common case.
     """
-    if len(column) == 0 or column.type != pa.string():
+    if column.type != pa.string():
         return bool(len(column)) and pc.any(pc.match_substring_regex(column, pattern)).as_py()
-    offsets = column.buffers()[1]
-    at = column.offset * 4
-    first = int.from_bytes(offsets[at : at + 4].to_pybytes(), "little")
-    end = (column.offset + len(column)) * 4
-    last = int.from_bytes(offsets[end : end + 4].to_pybytes(), "little")
-    data = column.buffers()[2]
-    if data is None or last == first:
+    text = joined_bytes(column)
+    if not len(text):
         return False
-    span = pa.py_buffer((0).to_bytes(4, "little") + (last - first).to_bytes(4, "little"))
-    whole = pa.Array.from_buffers(pa.string(), 1, [None, span, data.slice(first, last - first)])
+    span = pa.py_buffer((0).to_bytes(4, "little") + len(text).to_bytes(4, "little"))
+    whole = pa.Array.from_buffers(pa.string(), 1, [None, span, pa.py_buffer(text)])
     return bool(pc.any(pc.match_substring_regex(whole, pattern)).as_py())
 
 
